@@ -1,0 +1,323 @@
+//! # tractor: the Rust guest SDK
+//!
+//! Write an actor as a plain wasm component whose exports are the functions
+//! it serves, and use this crate to spawn and call other actors:
+//!
+//! ```ignore
+//! tractor::bindings!("../../wit", r#"
+//!     package example:hello;
+//!     world hello {
+//!         include tractor:actor/imports@0.1.0;
+//!         use tractor:actor/types@0.1.0.{error};
+//!         export main: func() -> result<_, error>;
+//!         export double: func(x: u64) -> u64;
+//!     }
+//! "#);
+//!
+//! struct Actor;
+//! impl Guest for Actor {
+//!     fn main() -> tractor::Result<()> {
+//!         tractor::open_nursery(|n| {
+//!             let p = n.run_in_actor("doubler", "double", &(21u64,))?;
+//!             let x: u64 = p.result()?;
+//!             println!("got {x}");
+//!             Ok(())
+//!         })
+//!     }
+//!     fn double(x: u64) -> u64 { x * 2 }
+//! }
+//! export!(Actor);
+//! ```
+//!
+//! Every blocking call here is a *checkpoint*: if the actor (or a nursery
+//! whose child failed) is cancelled, it returns an [`Error`] of kind
+//! `Cancelled` (or the failure itself) instead; propagate it with `?`.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// Bindings generated from the `tractor:actor` WIT package.
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "tractor:actor/imports",
+        generate_all,
+    });
+    pub use self::tractor::actor::{identity, log, runtime, types};
+    pub use self::wasi::io::poll;
+}
+
+pub use wit::identity::ActorInfo;
+pub use wit::types::{Error, ErrorKind, ErrorNode};
+
+/// Result with tractor's [`Error`] by default.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Generate a guest's bindings with the SDK's types shared.
+///
+/// `$path` is the `wit/` folder of this repository relative to the guest
+/// crate; `$world` is inline WIT for the guest's own world, which should
+/// `include tractor:actor/imports@0.1.0`. Then implement the generated
+/// `Guest` trait and call `export!(YourType)`.
+#[macro_export]
+macro_rules! bindings {
+    ($path:literal, $world:literal) => {
+        wit_bindgen::generate!({
+            path: $path,
+            inline: $world,
+            with: {
+                "tractor:actor/types@0.1.0": ::tractor::wit::types,
+                "tractor:actor/identity@0.1.0": ::tractor::wit::identity,
+                "tractor:actor/runtime@0.1.0": ::tractor::wit::runtime,
+                "tractor:actor/log@0.1.0": ::tractor::wit::log,
+                "wasi:io/poll@0.2.12": ::tractor::wit::poll,
+            },
+        });
+    };
+}
+
+impl Error {
+    /// A guest error with `message`; the host fills in the actor.
+    pub fn new(message: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::Guest,
+            actor_name: String::new(),
+            actor_uid: String::new(),
+            message: message.into(),
+            backtrace: None,
+            causes: Vec::new(),
+        }
+    }
+
+    /// True for a cancellation (an outcome, not a failure).
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// The error tree as indented text, one actor per line.
+    pub fn render(&self) -> String {
+        let mut s = format!("actor '{}' [{:?}]: {}", self.actor_name, self.kind, self.message);
+        for c in &self.causes {
+            let pad = "  ".repeat(c.depth as usize);
+            s.push_str(&format!("\n{pad}actor '{}' [{:?}]: {}", c.actor_name, c.kind, c.message));
+        }
+        s
+    }
+
+    /// Every actor named in this error tree, outermost first.
+    pub fn actors(&self) -> Vec<&str> {
+        std::iter::once(self.actor_name.as_str()).chain(self.causes.iter().map(|c| c.actor_name.as_str())).collect()
+    }
+}
+
+
+impl From<String> for Error {
+    fn from(message: String) -> Error {
+        Error::new(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Error {
+        Error::new(message)
+    }
+}
+
+/// Encode call arguments: a tuple or sequence is positional, a struct or
+/// map is by name, `()` is no arguments, any other value is one argument.
+pub fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>> {
+    let v = ciborium::Value::serialized(args).map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
+    let v = match v {
+        ciborium::Value::Null => ciborium::Value::Array(vec![]),
+        a @ (ciborium::Value::Array(_) | ciborium::Value::Map(_)) => a,
+        one => ciborium::Value::Array(vec![one]),
+    };
+    let mut out = Vec::new();
+    ciborium::into_writer(&v, &mut out).map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
+    Ok(out)
+}
+
+/// Decode a CBOR result into `R`.
+pub fn decode<R: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<R> {
+    ciborium::from_reader(bytes)
+        .map_err(|e| Error::new(format!("cannot decode {what} as {}: {e}", std::any::type_name::<R>())))
+}
+
+/// The current actor's identity.
+pub fn current() -> ActorInfo {
+    wit::identity::current()
+}
+
+/// CPU cores available, for sizing worker pools.
+pub fn available_parallelism() -> u32 {
+    wit::identity::available_parallelism()
+}
+
+/// Sleep (checkpoint).
+pub fn sleep(d: Duration) -> Result<()> {
+    wit::runtime::sleep(d.as_nanos().min(u64::MAX as u128) as u64)
+}
+
+/// Sleep until cancelled.
+pub fn sleep_forever() -> Result<()> {
+    loop {
+        sleep(Duration::from_secs(3600))?;
+    }
+}
+
+/// Return an error if the current scope was cancelled.
+pub fn checkpoint() -> Result<()> {
+    wit::runtime::checkpoint()
+}
+
+/// Log through the host's logger.
+pub fn log(level: wit::log::Level, message: &str) {
+    wit::log::log(level, message)
+}
+
+/// Open a nursery, run `body` in it, then wait for every child: the
+/// nursery never ends before its children. A child failure surfaces as the
+/// error even if `body` never looked at that child.
+pub fn open_nursery<T>(body: impl FnOnce(&Nursery) -> Result<T>) -> Result<T> {
+    let n = Nursery { inner: wit::runtime::Nursery::new() };
+    let r = body(&n);
+    if r.is_err() {
+        // An error in the body cancels the nursery, as in trio.
+        let _ = n.inner.cancel();
+    }
+    let closed = n.inner.wait();
+    match (r, closed) {
+        (Ok(v), Ok(())) => Ok(v),
+        // A cancelled body hides nothing: report what cancelled it.
+        (Err(e), Err(w)) if e.is_cancelled() => Err(w),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(w)) => Err(w),
+    }
+}
+
+/// A supervision scope for child actors; see [`open_nursery`].
+pub struct Nursery {
+    inner: wit::runtime::Nursery,
+}
+
+impl Nursery {
+    /// Start a daemon child running this actor's own component.
+    pub fn start_actor(&self, name: &str) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.start_actor(name, None)? })
+    }
+
+    /// Start a daemon child running manifest component `component`.
+    pub fn start_actor_of(&self, name: &str, component: &str) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.start_actor(name, Some(component))? })
+    }
+
+    /// Start a child of this actor's own component that runs `func` once.
+    pub fn run_in_actor<A: Serialize + ?Sized>(&self, name: &str, func: &str, args: &A) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.run_in_actor(name, None, func, &encode_args(args)?)? })
+    }
+
+    /// Start a child of component `component` that runs `func` once.
+    pub fn run_in_actor_of<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        component: &str,
+        func: &str,
+        args: &A,
+    ) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.run_in_actor(name, Some(component), func, &encode_args(args)?)? })
+    }
+
+    /// Cancel every child and wait until they have exited.
+    pub fn cancel(&self) -> Result<()> {
+        self.inner.cancel()
+    }
+}
+
+/// A handle on a child actor.
+pub struct Portal {
+    inner: wit::runtime::Portal,
+}
+
+impl Portal {
+    /// The child's identity.
+    pub fn info(&self) -> ActorInfo {
+        self.inner.info()
+    }
+
+    /// Call `func` on the child and wait for its result.
+    pub fn run<R: DeserializeOwned, A: Serialize + ?Sized>(&self, func: &str, args: &A) -> Result<R> {
+        self.start(func, args)?.get()
+    }
+
+    /// Start calling `func` without waiting; see [`as_completed`].
+    pub fn start<R: DeserializeOwned, A: Serialize + ?Sized>(&self, func: &str, args: &A) -> Result<Call<R>> {
+        let inner = self.inner.run(func, &encode_args(args)?)?;
+        Ok(Call { inner, func: func.to_string(), _r: PhantomData })
+    }
+
+    /// The return value of a `run_in_actor` child.
+    pub fn result<R: DeserializeOwned>(&self) -> Result<R> {
+        decode(&self.inner.result()?, "the actor's result")
+    }
+
+    /// Cancel the child and wait for it to exit.
+    pub fn cancel_actor(&self) -> Result<()> {
+        self.inner.cancel_actor()
+    }
+}
+
+/// A call in flight.
+pub struct Call<R> {
+    inner: wit::runtime::Call,
+    func: String,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> Call<R> {
+    /// Wait for the result (checkpoint).
+    pub fn get(self) -> Result<R> {
+        decode(&self.inner.get()?, &format!("the result of `{}`", self.func))
+    }
+}
+
+/// Wait for many calls at once, yielding `(index, result)` in completion
+/// order: the index is the call's position in `calls`.
+pub fn as_completed<R: DeserializeOwned>(calls: Vec<Call<R>>) -> AsCompleted<R> {
+    AsCompleted { pending: calls.into_iter().enumerate().map(|(i, c)| Some((i, c))).collect(), ready: Vec::new() }
+}
+
+/// Iterator returned by [`as_completed`].
+pub struct AsCompleted<R> {
+    pending: Vec<Option<(usize, Call<R>)>>,
+    ready: Vec<(usize, Result<R>)>,
+}
+
+impl<R: DeserializeOwned> Iterator for AsCompleted<R> {
+    type Item = (usize, Result<R>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = self.ready.pop() {
+            return Some(r);
+        }
+        let live: Vec<usize> = (0..self.pending.len()).filter(|&i| self.pending[i].is_some()).collect();
+        if live.is_empty() {
+            return None;
+        }
+        let ready_slots = {
+            // Pollables are children of their calls: drop them before any
+            // call is consumed.
+            let pollables: Vec<_> =
+                live.iter().map(|&i| self.pending[i].as_ref().expect("live").1.inner.subscribe()).collect();
+            let refs: Vec<&wit::poll::Pollable> = pollables.iter().collect();
+            wit::poll::poll(&refs)
+        };
+        for slot in ready_slots {
+            let (i, call) = self.pending[live[slot as usize]].take().expect("live");
+            self.ready.push((i, call.get()));
+        }
+        self.ready.reverse();
+        self.ready.pop()
+    }
+}

@@ -1,0 +1,190 @@
+//! The integration tests' actor: one export per behaviour under test.
+
+use std::time::Duration;
+use tractor::{open_nursery, Error};
+
+tractor::bindings!(
+    "../../wit",
+    r#"
+    package test:testbed;
+    world testbed {
+        include tractor:actor/imports@0.1.0;
+        use tractor:actor/types@0.1.0.{error};
+        use tractor:actor/identity@0.1.0.{actor-info};
+
+        record person { name: string, age: u8, nick: option<string> }
+        variant shape { circle(f64), square(f64), dot }
+        flags perms { read, write, exec }
+
+        export add: func(a: s64, b: s64) -> s64;
+        export greet: func(p: person) -> string;
+        export area: func(s: shape) -> f64;
+        export echo-list: func(xs: list<u32>) -> list<u32>;
+        export echo-perms: func(p: perms) -> perms;
+        export whoami: func() -> actor-info;
+        export fail: func(msg: string) -> result<_, error>;
+        export trap: func();
+        export spin: func();
+        export sleep-forever: func() -> result<_, error>;
+        export nest: func(depth: u32, fail-at-leaf: bool) -> result<u32, error>;
+        export fail-unawaited: func() -> result<string, error>;
+        export two-failures: func() -> result<_, error>;
+        export sleepers: func(width: u32, levels: u32) -> result<_, error>;
+        export call-after-cancel: func() -> result<string, error>;
+        export spawn-unknown: func() -> result<string, error>;
+        export call-missing-export: func() -> result<string, error>;
+        export fan-out: func(n: u32) -> result<u64, error>;
+    }
+"#
+);
+
+struct Actor;
+
+impl Guest for Actor {
+    fn add(a: i64, b: i64) -> i64 {
+        a + b
+    }
+
+    fn greet(p: Person) -> String {
+        match p.nick {
+            Some(n) => format!("hi {} ({n}), {}", p.name, p.age),
+            None => format!("hi {}, {}", p.name, p.age),
+        }
+    }
+
+    fn area(s: Shape) -> f64 {
+        match s {
+            Shape::Circle(r) => 3.0 * r * r,
+            Shape::Square(a) => a * a,
+            Shape::Dot => 0.0,
+        }
+    }
+
+    fn echo_list(xs: Vec<u32>) -> Vec<u32> {
+        xs
+    }
+
+    fn echo_perms(p: Perms) -> Perms {
+        p
+    }
+
+    fn whoami() -> tractor::ActorInfo {
+        tractor::current()
+    }
+
+    fn fail(msg: String) -> Result<(), Error> {
+        Err(Error::new(msg))
+    }
+
+    fn trap() {
+        panic!("testbed trap requested");
+    }
+
+    fn spin() {
+        let mut x = 0u64;
+        loop {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
+
+    fn sleep_forever() -> Result<(), Error> {
+        tractor::sleep_forever()
+    }
+
+    /// A chain of `depth` actors below this one; the leaf fails if asked.
+    fn nest(depth: u32, fail_at_leaf: bool) -> Result<u32, Error> {
+        if depth == 0 {
+            return if fail_at_leaf { Err(Error::new("leaf failed on purpose")) } else { Ok(1) };
+        }
+        open_nursery(|n| {
+            let p = n.run_in_actor(&format!("level_{depth}"), "nest", &(depth - 1, fail_at_leaf))?;
+            Ok(1 + p.result::<u32>()?)
+        })
+    }
+
+    /// A child fails while the parent is blocked elsewhere: the parent's
+    /// checkpoint must raise it at once and the sleeping sibling be cancelled.
+    fn fail_unawaited() -> Result<String, Error> {
+        open_nursery(|n| {
+            n.run_in_actor("sleeper", "sleep-forever", &())?;
+            n.run_in_actor("failer", "fail", &("boom from failer",))?;
+            tractor::sleep(Duration::from_secs(60))?;
+            Ok("slept a whole minute: the failure did not interrupt us".to_string())
+        })
+    }
+
+    fn two_failures() -> Result<(), Error> {
+        open_nursery(|n| {
+            n.run_in_actor("trapper", "trap", &())?;
+            n.run_in_actor("failer", "fail", &("second failure",))?;
+            Ok(())
+        })
+    }
+
+    /// A tree of sleeping actors `width` wide and `levels` deep; each prints
+    /// `up <name> <pid>` once started.
+    fn sleepers(width: u32, levels: u32) -> Result<(), Error> {
+        let me = tractor::current();
+        println!("up {} {}", me.name, me.pid);
+        open_nursery(|n| {
+            if levels > 0 {
+                for i in 0..width {
+                    n.run_in_actor(&format!("{}.{i}", me.name), "sleepers", &(width, levels - 1))?;
+                }
+            }
+            tractor::sleep_forever()
+        })
+    }
+
+    fn call_after_cancel() -> Result<String, Error> {
+        open_nursery(|n| {
+            let p = n.start_actor("daemon")?;
+            let sum: i64 = p.run("add", &(1, 2))?;
+            assert_eq!(sum, 3);
+            p.cancel_actor()?;
+            match p.run::<i64, _>("add", &(1, 2)) {
+                Ok(v) => Err(Error::new(format!("call into a cancelled actor returned {v}"))),
+                Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+            }
+        })
+    }
+
+    fn spawn_unknown() -> Result<String, Error> {
+        open_nursery(|n| match n.run_in_actor_of("x", "no-such-component", "add", &(1, 2)) {
+            Ok(_) => Err(Error::new("spawning an unknown component succeeded")),
+            Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+        })
+    }
+
+    fn call_missing_export() -> Result<String, Error> {
+        open_nursery(|n| {
+            let p = n.start_actor("daemon")?;
+            let r = match p.run::<i64, _>("no-such-export", &()) {
+                Ok(_) => Err(Error::new("calling a missing export succeeded")),
+                Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+            };
+            p.cancel_actor()?;
+            r
+        })
+    }
+
+    /// Run `add(i, i)` in `n` children at once; gather as they complete.
+    fn fan_out(n: u32) -> Result<u64, Error> {
+        open_nursery(|nursery| {
+            let portals =
+                (0..n).map(|i| nursery.start_actor(&format!("adder_{i}"))).collect::<Result<Vec<_>, _>>()?;
+            let calls = portals
+                .iter()
+                .enumerate()
+                .map(|(i, p)| p.start::<i64, _>("add", &(i as i64, i as i64)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut total = 0u64;
+            for (_, r) in tractor::as_completed(calls) {
+                total += r? as u64;
+            }
+            Ok(total)
+        })
+    }
+}
+
+export!(Actor);

@@ -1,0 +1,282 @@
+//! One component instance in one store: loading it and calling its exports
+//! with CBOR arguments typed by the export's own signature.
+
+use super::host_api::tractor::actor::{identity, log, runtime, types};
+use super::host_api::ActorState;
+use crate::error::{ErrorKind, RemoteError};
+use crate::nursery::Outcome;
+use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use wasmtime::component::{Component, HasSelf, Instance, Linker, Val};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+
+/// A loaded guest: its store, its instance and what it exports.
+pub struct Guest {
+    store: Store<ActorState>,
+    instance: Instance,
+    exports: Vec<String>,
+    name: String,
+    uid: String,
+    /// Set once the instance trapped: it must not be entered again.
+    poisoned: bool,
+}
+
+/// Set by the actor when it is cancelled; the epoch callback then traps a
+/// guest that keeps running wasm instead of reaching a checkpoint.
+pub type InterruptFlag = Arc<AtomicBool>;
+
+impl Guest {
+    /// Load the precompiled component at `cwasm` and instantiate it.
+    pub async fn load(
+        engine: &Engine,
+        component_name: &str,
+        cwasm: &Path,
+        state: ActorState,
+        interrupt: InterruptFlag,
+    ) -> Result<Guest, RemoteError> {
+        let name = state.ctx.me.name.clone();
+        let uid = state.ctx.me.uid.clone();
+        let fail = |kind, msg: String| RemoteError::new(kind, msg).with_actor(&name, &uid);
+        // SAFETY: the file is one of our cache entries, written once
+        // (atomically renamed into place) and never modified afterwards.
+        let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
+            fail(
+                ErrorKind::SpawnFailed,
+                format!(
+                    "component `{component_name}`: cannot load {}: {e:#}",
+                    cwasm.display()
+                ),
+            )
+        })?;
+        let mut linker: Linker<ActorState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|_| types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .map_err(|e| {
+                fail(
+                    ErrorKind::Internal,
+                    format!("cannot set up host imports: {e:#}"),
+                )
+            })?;
+        let mut exports = Vec::new();
+        for (export, item) in component.component_type().exports(engine) {
+            match item.ty {
+                wasmtime::component::types::ComponentItem::ComponentInstance(i) => {
+                    for (f, _) in i.exports(engine) {
+                        exports.push(format!("{export}#{f}"));
+                    }
+                }
+                _ => exports.push(export.to_string()),
+            }
+        }
+        let mut store = Store::new(engine, state);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if interrupt.load(Ordering::Relaxed) {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            fail(
+                ErrorKind::SpawnFailed,
+                format!("component `{component_name}` cannot be linked: {e:#}"),
+            )
+        })?;
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| {
+            let mut err = trap_error(&e, &name, &uid);
+            err.message = format!(
+                "component `{component_name}` failed to start: {}",
+                err.message
+            );
+            err
+        })?;
+        Ok(Guest {
+            store,
+            instance,
+            exports,
+            name,
+            uid,
+            poisoned: false,
+        })
+    }
+
+    /// True once a trap made the instance unusable.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
+        RemoteError::new(kind, msg).with_actor(&self.name, &self.uid)
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<wasmtime::component::Func> {
+        match name.split_once('#') {
+            Some((iface, f)) => {
+                let i = self
+                    .instance
+                    .get_export_index(&mut self.store, None, iface)?;
+                let fi = self
+                    .instance
+                    .get_export_index(&mut self.store, Some(&i), f)?;
+                self.instance.get_func(&mut self.store, fi)
+            }
+            None => self.instance.get_func(&mut self.store, name),
+        }
+    }
+
+    /// Call export `func` with CBOR `args`.
+    ///
+    /// An export whose result is `result<T, E>` returns `T` on `ok`, and on
+    /// `err` fails with a `guest` error built from `E`.
+    pub async fn call(&mut self, func: &str, args: &ciborium::Value) -> Outcome {
+        if self.poisoned {
+            return Err(self.err(
+                ErrorKind::ActorGone,
+                "the actor's instance trapped earlier; it takes no more calls",
+            ));
+        }
+        let Some(f) = self.lookup(func) else {
+            return Err(self.err(
+                ErrorKind::NoSuchExport,
+                format!(
+                    "component has no export `{func}` (exports: {})",
+                    self.exports.join(", ")
+                ),
+            ));
+        };
+        let sig = Signature::from_func_type(func, &f.ty(&self.store));
+        let vals =
+            args_to_vals(&sig, args).map_err(|e| self.err(ErrorKind::BadArgs, e.to_string()))?;
+        let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
+        if let Err(e) = f.call_async(&mut self.store, &vals, &mut results).await {
+            self.poisoned = true;
+            return Err(trap_error(&e, &self.name, &self.uid));
+        }
+        match (&sig.results, results.first()) {
+            (Some(WitType::Result { err, .. }), Some(Val::Result(r))) => match r {
+                Ok(v) => v
+                    .as_deref()
+                    .map_or(Ok(ciborium::Value::Null), |v| self.to_cbor(v)),
+                Err(e) => Err(self.guest_error(err.as_deref(), e.as_deref())),
+            },
+            _ => results_to_cbor(&results).map_err(|e| {
+                self.err(
+                    ErrorKind::Internal,
+                    format!("cannot encode result of `{func}`: {e}"),
+                )
+            }),
+        }
+    }
+
+    fn to_cbor(&self, v: &Val) -> Outcome {
+        val_to_cbor(v)
+            .map_err(|e| self.err(ErrorKind::Internal, format!("cannot encode result: {e}")))
+    }
+
+    /// Turn an export's `err(e)` into a remote error: a `tractor:actor/types.error`
+    /// keeps its kind and causes; anything else becomes the message.
+    fn guest_error(&self, ty: Option<&WitType>, v: Option<&Val>) -> RemoteError {
+        let Some(v) = v else {
+            return self.err(ErrorKind::Guest, "the guest returned an error");
+        };
+        let cbor = match val_to_cbor(v) {
+            Ok(c) => c,
+            Err(e) => {
+                return self.err(
+                    ErrorKind::Guest,
+                    format!("the guest returned an unencodable error: {e}"),
+                )
+            }
+        };
+        if let (Some(WitType::Record(_)), Ok(rec)) = (ty, cbor.deserialized::<WitError>()) {
+            return rec.into_remote().attribute_if_blank(&self.name, &self.uid);
+        }
+        let message = match cbor {
+            ciborium::Value::Text(s) => s,
+            other => crate::wire::diagnostic(&other),
+        };
+        self.err(ErrorKind::Guest, message)
+    }
+}
+
+/// A trap or host error from wasmtime, as a remote error with the wasm
+/// backtrace.
+pub fn trap_error(e: &wasmtime::Error, name: &str, uid: &str) -> RemoteError {
+    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    let (kind, message) = match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => (
+            ErrorKind::Cancelled,
+            "interrupted: the guest was cancelled while running".to_string(),
+        ),
+        Some(t) => (ErrorKind::Trap, format!("wasm trap: {t}")),
+        None => (ErrorKind::Trap, format!("{:#}", e)),
+    };
+    RemoteError::new(kind, message)
+        .with_actor(name, uid)
+        .with_backtrace(backtrace)
+}
+
+/// The WIT `tractor:actor/types.error` record as it arrives in CBOR.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WitError {
+    kind: ErrorKind,
+    actor_name: String,
+    actor_uid: String,
+    message: String,
+    backtrace: Option<String>,
+    causes: Vec<WitErrorNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WitErrorNode {
+    kind: ErrorKind,
+    actor_name: String,
+    actor_uid: String,
+    message: String,
+    backtrace: Option<String>,
+    depth: u32,
+}
+
+impl WitError {
+    fn into_remote(self) -> RemoteError {
+        let mut root = RemoteError {
+            kind: self.kind,
+            actor_name: self.actor_name,
+            actor_uid: self.actor_uid,
+            message: self.message,
+            backtrace: self.backtrace,
+            causes: Vec::new(),
+        };
+        // Rebuild the tree from pre-order + depth.
+        fn attach(parent: &mut RemoteError, node: RemoteError, depth: u32) {
+            if depth <= 1 {
+                parent.causes.push(node);
+            } else if let Some(last) = parent.causes.last_mut() {
+                attach(last, node, depth - 1);
+            } else {
+                parent.causes.push(node);
+            }
+        }
+        for n in self.causes {
+            let node = RemoteError {
+                kind: n.kind,
+                actor_name: n.actor_name,
+                actor_uid: n.actor_uid,
+                message: n.message,
+                backtrace: n.backtrace,
+                causes: Vec::new(),
+            };
+            attach(&mut root, node, n.depth);
+        }
+        root
+    }
+}

@@ -1,0 +1,103 @@
+//! Building guest components from source, as the manifest says.
+
+use crate::manifest::{BuildSpec, ComponentSpec};
+use anyhow::{bail, Context as _, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::SystemTime;
+
+/// Build `spec` if it has a build command and is missing or stale.
+/// Returns whether the command ran.
+pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
+    let Some(build) = &spec.build else {
+        return Ok(false);
+    };
+    if !is_stale(&spec.source, build) {
+        return Ok(false);
+    }
+    if build.command.contains("wasm32-wasip2") {
+        ensure_rust_target("wasm32-wasip2")?;
+    }
+    eprintln!(
+        "tractor: building component `{}`: {}",
+        spec.name, build.command
+    );
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&build.command)
+        .current_dir(&build.workdir)
+        // Build output must not interleave with actor output on stdout.
+        .stdout(std::process::Stdio::inherit())
+        .status()
+        .with_context(|| format!("component `{}`: cannot run build command", spec.name))?;
+    if !status.success() {
+        bail!(
+            "component `{}`: build command `{}` failed ({status})",
+            spec.name,
+            build.command
+        );
+    }
+    if !spec.source.is_file() {
+        bail!(
+            "component `{}`: build command succeeded but {} does not exist (check `source`)",
+            spec.name,
+            spec.source.display()
+        );
+    }
+    Ok(true)
+}
+
+/// A component is stale when it is missing, when it has no watch list (the
+/// build tool decides), or when a watched file is newer than it.
+fn is_stale(source: &Path, build: &BuildSpec) -> bool {
+    let Ok(built) = source.metadata().and_then(|m| m.modified()) else {
+        return true;
+    };
+    if build.watch.is_empty() {
+        return true;
+    }
+    build
+        .watch
+        .iter()
+        .any(|w| newest_mtime(w).is_some_and(|t| t > built))
+}
+
+/// Newest modification time of a file, or of anything under a folder.
+fn newest_mtime(path: &Path) -> Option<SystemTime> {
+    let meta = path.metadata().ok()?;
+    let mut newest = meta.modified().ok()?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).ok()?.flatten() {
+            if let Some(t) = newest_mtime(&entry.path()) {
+                newest = newest.max(t);
+            }
+        }
+    }
+    Some(newest)
+}
+
+/// Install a rustup target if it is missing, saying so in one line (as
+/// cargo-component does).
+fn ensure_rust_target(target: &str) -> Result<()> {
+    let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        return Ok(()); // no rustup: let the build command report what it needs
+    };
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
+        return Ok(());
+    }
+    eprintln!("tractor: installing the `{target}` Rust target with `rustup target add {target}`");
+    let status = Command::new("rustup")
+        .args(["target", "add", target])
+        .status()
+        .context("cannot run rustup")?;
+    if !status.success() {
+        bail!("`rustup target add {target}` failed ({status})");
+    }
+    Ok(())
+}

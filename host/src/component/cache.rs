@@ -1,0 +1,97 @@
+//! The on-disk cache of precompiled components (`.cwasm`).
+//!
+//! Entries are keyed by the SHA-256 of the component bytes and the engine's
+//! compatibility hash, so a changed component or a different wasmtime build
+//! never loads a stale artifact. Writes go to a temporary file that is then
+//! renamed, so a concurrent reader never maps a half-written file.
+
+use anyhow::{anyhow, Context as _, Result};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+
+/// The cache folder: `$TRACTOR_CACHE_DIR`, else `$XDG_CACHE_HOME/tractor`,
+/// else `~/.cache/tractor`.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TRACTOR_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("tractor");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache").join("tractor"),
+        None => std::env::temp_dir().join("tractor-cache"),
+    }
+}
+
+/// Hex digest of the engine's compatibility hash.
+fn engine_key(engine: &Engine) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Return the path of the precompiled form of component `name` at `source`,
+/// compiling it (once) if the cache does not have it yet.
+pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
+    let bytes = std::fs::read(source)
+        .with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
+    check_is_component(name, source, &bytes)?;
+    let digest = Sha256::digest(&bytes);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("{name}-{hex}-{}.cwasm", engine_key(engine)));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+    let compiled = engine.precompile_component(&bytes).map_err(|e| {
+        anyhow!(
+            "component `{name}` ({}) is not a valid component: {e:#}",
+            source.display()
+        )
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &compiled).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Reject files that are not wasm components with a message naming them.
+fn check_is_component(name: &str, source: &Path, bytes: &[u8]) -> Result<()> {
+    let what = if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        "is not a WebAssembly file"
+    } else if bytes[4..8] == [1, 0, 0, 0] {
+        "is a core wasm module, not a component (build it for wasm32-wasip2 or wrap it with `wasm-tools component new`)"
+    } else {
+        return Ok(());
+    };
+    Err(anyhow!("component `{name}` ({}) {what}", source.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_wasm_and_core_modules_are_named_errors() {
+        let p = Path::new("x.wasm");
+        let e = check_is_component("x", p, b"hello world")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("component `x` (x.wasm) is not a WebAssembly file"),
+            "{e}"
+        );
+        let core = b"\0asm\x01\0\0\0";
+        let e = check_is_component("x", p, core).unwrap_err().to_string();
+        assert!(e.contains("core wasm module"), "{e}");
+        assert!(check_is_component("x", p, b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

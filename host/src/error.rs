@@ -1,0 +1,203 @@
+//! Errors that cross actor boundaries.
+//!
+//! A [`RemoteError`] names the actor it happened in and carries the errors
+//! that caused it (children's failures), so the root can print the whole
+//! tree of what went wrong.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Coarse classification of a failure; mirrors WIT `types.error-kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The guest returned an error value.
+    Guest,
+    /// The guest trapped.
+    Trap,
+    /// The work was cancelled.
+    Cancelled,
+    /// Arguments did not match the export's signature.
+    BadArgs,
+    /// The export does not exist.
+    NoSuchExport,
+    /// The manifest has no such component.
+    NoSuchComponent,
+    /// The actor process could not be started.
+    SpawnFailed,
+    /// The actor process ended without reporting an outcome.
+    ActorDied,
+    /// The actor was used after it was cancelled or had exited.
+    ActorGone,
+    /// A peer broke the wire protocol.
+    Protocol,
+    /// Several failures; see `causes`.
+    Group,
+    /// A runtime bug or resource failure.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Kebab-case name, as in WIT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Guest => "guest",
+            ErrorKind::Trap => "trap",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::BadArgs => "bad-args",
+            ErrorKind::NoSuchExport => "no-such-export",
+            ErrorKind::NoSuchComponent => "no-such-component",
+            ErrorKind::SpawnFailed => "spawn-failed",
+            ErrorKind::ActorDied => "actor-died",
+            ErrorKind::ActorGone => "actor-gone",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Group => "group",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// An error raised in some actor of the tree, with its causes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub struct RemoteError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Name of the actor where it happened.
+    pub actor_name: String,
+    /// Uid of that actor.
+    pub actor_uid: String,
+    /// Human-readable description.
+    pub message: String,
+    /// Wasm backtrace of the failing guest, symbolised where debug info exists.
+    pub backtrace: Option<String>,
+    /// Errors that caused this one (e.g. each failed child of a group).
+    pub causes: Vec<RemoteError>,
+}
+
+impl RemoteError {
+    /// A new error not yet attributed to an actor.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        RemoteError {
+            kind,
+            actor_name: String::new(),
+            actor_uid: String::new(),
+            message: message.into(),
+            backtrace: None,
+            causes: Vec::new(),
+        }
+    }
+
+    /// Attribute the error to an actor.
+    pub fn with_actor(mut self, name: &str, uid: &str) -> Self {
+        self.actor_name = name.to_string();
+        self.actor_uid = uid.to_string();
+        self
+    }
+
+    /// Attach a backtrace.
+    pub fn with_backtrace(mut self, bt: Option<String>) -> Self {
+        self.backtrace = bt;
+        self
+    }
+
+    /// Fill in the actor if nobody has yet (guest-made errors arrive blank).
+    pub fn attribute_if_blank(mut self, name: &str, uid: &str) -> Self {
+        if self.actor_name.is_empty() && self.actor_uid.is_empty() {
+            self.actor_name = name.to_string();
+            self.actor_uid = uid.to_string();
+        }
+        self
+    }
+
+    /// The error for a cancelled operation.
+    pub fn cancelled(reason: impl Into<String>) -> Self {
+        RemoteError::new(ErrorKind::Cancelled, reason)
+    }
+
+    /// True for a cancellation, which is an outcome rather than a failure.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// Combine failures: one stays itself, several become a `group`.
+    pub fn group(mut errors: Vec<RemoteError>, name: &str, uid: &str) -> Option<RemoteError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            n => Some(RemoteError {
+                kind: ErrorKind::Group,
+                actor_name: name.to_string(),
+                actor_uid: uid.to_string(),
+                message: format!("{n} child actors failed"),
+                backtrace: None,
+                causes: errors,
+            }),
+        }
+    }
+
+    /// Depth-first walk over this error and all its causes.
+    pub fn walk(&self) -> Vec<&RemoteError> {
+        let mut out = vec![self];
+        for c in &self.causes {
+            out.extend(c.walk());
+        }
+        out
+    }
+
+    fn render(&self, f: &mut fmt::Formatter<'_>, indent: usize) -> fmt::Result {
+        let pad = "  ".repeat(indent);
+        let who = if self.actor_name.is_empty() {
+            "runtime".to_string()
+        } else {
+            format!("actor '{}' ({})", self.actor_name, self.actor_uid)
+        };
+        writeln!(f, "{pad}{who} [{}]: {}", self.kind.as_str(), self.message)?;
+        if let Some(bt) = &self.backtrace {
+            for line in bt.lines() {
+                writeln!(f, "{pad}    | {line}")?;
+            }
+        }
+        for c in &self.causes {
+            c.render(f, indent + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_tree_with_actor_names() {
+        let leaf = RemoteError::new(ErrorKind::Trap, "unreachable")
+            .with_actor("worker-1", "u2")
+            .with_backtrace(Some("0: burn\n1: main".into()));
+        let other = RemoteError::new(ErrorKind::Guest, "bad").with_actor("worker-2", "u3");
+        let g = RemoteError::group(vec![leaf, other], "root", "u1").unwrap();
+        let text = g.to_string();
+        assert!(
+            text.starts_with("actor 'root' (u1) [group]: 2 child actors failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  actor 'worker-1' (u2) [trap]: unreachable"),
+            "{text}"
+        );
+        assert!(text.contains("| 1: main"), "{text}");
+        assert_eq!(g.walk().len(), 3);
+    }
+
+    #[test]
+    fn group_of_one_is_itself() {
+        let e = RemoteError::new(ErrorKind::Guest, "x");
+        assert_eq!(RemoteError::group(vec![e.clone()], "r", "u"), Some(e));
+        assert_eq!(RemoteError::group(vec![], "r", "u"), None);
+    }
+}

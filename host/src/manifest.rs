@@ -1,0 +1,406 @@
+//! The tree manifest, `tractor.toml`: which components exist, how to build
+//! them, and what the root actor runs.
+//!
+//! ```toml
+//! [root]
+//! component = "single_func"   # which component the root actor runs
+//! func = "main"               # export to call (default "main")
+//!
+//! [component.single_func]
+//! source = "../../guests/target/wasm32-wasip2/release/single_func.wasm"
+//!
+//! [component.single_func.build]
+//! command = "cargo build --release --target wasm32-wasip2 -p single-func"
+//! workdir = "."               # default: the manifest's folder
+//! watch = ["src", "Cargo.toml"]
+//! ```
+//!
+//! Parsing is strict: unknown keys, wrong types and bad values are errors
+//! that name the file, the key path and (where known) the line and column.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File name looked up when `tractor-host run` is given a folder.
+pub const MANIFEST_FILE: &str = "tractor.toml";
+
+/// A manifest that failed to load or validate.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ManifestError {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// What is wrong, starting with the key path.
+    pub message: String,
+}
+
+/// A parsed, validated manifest with paths made absolute.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Absolute path of the manifest file.
+    pub file: PathBuf,
+    /// Folder holding the manifest; relative paths are resolved against it.
+    pub dir: PathBuf,
+    /// What the root actor runs.
+    pub root: RootSpec,
+    /// Components by manifest name.
+    pub components: BTreeMap<String, ComponentSpec>,
+}
+
+/// The `[root]` table.
+#[derive(Debug, Clone)]
+pub struct RootSpec {
+    /// Actor name of the root (default `root`).
+    pub name: String,
+    /// Component the root runs.
+    pub component: String,
+    /// Export called on the root.
+    pub func: String,
+    /// Arguments for that export, as CBOR (array or map).
+    pub args: ciborium::Value,
+}
+
+/// One `[component.<name>]` table.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// Manifest name.
+    pub name: String,
+    /// Absolute path of the `.wasm` component.
+    pub source: PathBuf,
+    /// How to (re)build it, if it is built from source.
+    pub build: Option<BuildSpec>,
+}
+
+/// One `[component.<name>.build]` table.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    /// Shell command that produces `source`.
+    pub command: String,
+    /// Absolute folder the command runs in.
+    pub workdir: PathBuf,
+    /// Absolute files/folders whose change makes `source` stale; empty means
+    /// always run the command (for tools like cargo that know staleness).
+    pub watch: Vec<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    root: RawRoot,
+    #[serde(default)]
+    component: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoot {
+    name: Option<String>,
+    component: String,
+    func: Option<String>,
+    args: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    source: PathBuf,
+    build: Option<RawBuild>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuild {
+    command: String,
+    workdir: Option<PathBuf>,
+    #[serde(default)]
+    watch: Vec<PathBuf>,
+}
+
+/// 1-based line and column of byte offset `at` in `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// True for names usable as component and actor names.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+impl Manifest {
+    /// Load `path`: a manifest file, or a folder containing `tractor.toml`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let file = if path.is_dir() {
+            path.join(MANIFEST_FILE)
+        } else {
+            path.to_path_buf()
+        };
+        let err = |message: String| ManifestError {
+            file: file.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| err(format!("cannot read manifest: {e}")))?;
+        let file = std::fs::canonicalize(&file).map_err(|e| err(e.to_string()))?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parse manifest `text` that lives at `file` (used to resolve paths).
+    pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
+        let err = |message: String| ManifestError {
+            file: file.to_path_buf(),
+            message,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let at = e.span().map(|s| {
+                let (l, c) = line_col(text, s.start);
+                format!(" at line {l}, column {c}")
+            });
+            err(format!(
+                "syntax error{}: {}",
+                at.unwrap_or_default(),
+                e.message().trim()
+            ))
+        })?;
+        let raw: RawManifest = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let at = inner.span().map(|s| {
+                let (l, c) = line_col(text, s.start);
+                format!(" (line {l}, column {c})")
+            });
+            let key = if path == "." {
+                "manifest".to_string()
+            } else {
+                format!("`{path}`")
+            };
+            err(format!(
+                "{key}: {}{}",
+                inner.message().trim(),
+                at.unwrap_or_default()
+            ))
+        })?;
+        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
+
+        let mut components = BTreeMap::new();
+        for (name, c) in raw.component {
+            let key = format!("component.{name}");
+            if !valid_name(&name) {
+                return Err(err(format!(
+                    "`{key}`: invalid component name (use letters, digits, '-', '_', '.')"
+                )));
+            }
+            let build = match c.build {
+                None => None,
+                Some(b) => {
+                    if b.command.trim().is_empty() {
+                        return Err(err(format!("`{key}.build.command`: must not be empty")));
+                    }
+                    let workdir = abs(b.workdir.as_deref().unwrap_or(Path::new(".")));
+                    if !workdir.is_dir() {
+                        return Err(err(format!(
+                            "`{key}.build.workdir`: folder not found: {}",
+                            workdir.display()
+                        )));
+                    }
+                    let watch = b.watch.iter().map(|w| workdir.join(w)).collect();
+                    Some(BuildSpec {
+                        command: b.command,
+                        workdir,
+                        watch,
+                    })
+                }
+            };
+            let source = abs(&c.source);
+            // A component built from source may legitimately be missing
+            // until its first build; anything else must exist now.
+            if build.is_none() && !source.is_file() {
+                return Err(err(format!(
+                    "`{key}.source`: file not found: {}",
+                    source.display()
+                )));
+            }
+            components.insert(
+                name.clone(),
+                ComponentSpec {
+                    name,
+                    source,
+                    build,
+                },
+            );
+        }
+
+        let root_name = raw.root.name.unwrap_or_else(|| "root".to_string());
+        if !valid_name(&root_name) {
+            return Err(err("`root.name`: invalid actor name".to_string()));
+        }
+        if !components.contains_key(&raw.root.component) {
+            let known: Vec<_> = components.keys().map(String::as_str).collect();
+            return Err(err(format!(
+                "`root.component`: no component named `{}` (known: {})",
+                raw.root.component,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        let func = raw.root.func.unwrap_or_else(|| "main".to_string());
+        if func.is_empty() {
+            return Err(err("`root.func`: must not be empty".to_string()));
+        }
+        let args = match raw.root.args {
+            None => ciborium::Value::Array(vec![]),
+            Some(v @ (toml::Value::Array(_) | toml::Value::Table(_))) => toml_to_cbor(&v),
+            Some(_) => {
+                return Err(err(
+                    "`root.args`: must be an array (positional) or a table (by name)".to_string(),
+                ))
+            }
+        };
+        Ok(Manifest {
+            file: file.to_path_buf(),
+            dir,
+            root: RootSpec {
+                name: root_name,
+                component: raw.root.component,
+                func,
+                args,
+            },
+            components,
+        })
+    }
+}
+
+/// Convert a TOML value to CBOR (datetimes become text).
+pub fn toml_to_cbor(v: &toml::Value) -> ciborium::Value {
+    use ciborium::Value as C;
+    match v {
+        toml::Value::String(s) => C::Text(s.clone()),
+        toml::Value::Integer(i) => C::Integer((*i).into()),
+        toml::Value::Float(f) => C::Float(*f),
+        toml::Value::Boolean(b) => C::Bool(*b),
+        toml::Value::Datetime(d) => C::Text(d.to_string()),
+        toml::Value::Array(a) => C::Array(a.iter().map(toml_to_cbor).collect()),
+        toml::Value::Table(t) => C::Map(
+            t.iter()
+                .map(|(k, v)| (C::Text(k.clone()), toml_to_cbor(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let dir = std::env::temp_dir();
+        Manifest::parse(text, &dir.join("tractor.toml"))
+    }
+
+    const OK: &str = r#"
+[root]
+component = "a"
+[component.a]
+source = "a.wasm"
+[component.a.build]
+command = "true"
+"#;
+
+    #[test]
+    fn minimal_manifest_with_defaults() {
+        let m = parse(OK).unwrap();
+        assert_eq!(m.root.name, "root");
+        assert_eq!(m.root.func, "main");
+        assert_eq!(m.root.args, ciborium::Value::Array(vec![]));
+        let a = &m.components["a"];
+        assert!(a.source.is_absolute());
+        assert_eq!(
+            a.build.as_ref().unwrap().workdir,
+            std::env::temp_dir().join(".")
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_its_path_and_line() {
+        let e =
+            parse(&OK.replace("command = \"true\"", "command = \"true\"\ncomand = 1")).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("component.a.build"), "{m}");
+        assert!(m.contains("comand"), "{m}");
+        assert!(m.contains("line 8"), "{m}");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = parse("[root\ncomponent = 1").unwrap_err().to_string();
+        assert!(e.contains("syntax error at line 1, column"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = parse(&OK.replace("component = \"a\"", "component = 3"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`root.component`"), "{e}");
+    }
+
+    #[test]
+    fn missing_source_without_build_is_an_error() {
+        let text = "[root]\ncomponent = \"a\"\n[component.a]\nsource = \"nope.wasm\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains("`component.a.source`: file not found"), "{e}");
+    }
+
+    #[test]
+    fn unknown_root_component_lists_known_ones() {
+        let e = parse(&OK.replace("component = \"a\"", "component = \"b\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no component named `b` (known: a)"), "{e}");
+    }
+
+    #[test]
+    fn args_become_cbor() {
+        let m = parse(&OK.replace("component = \"a\"", "component = \"a\"\nargs = [1, \"x\"]"))
+            .unwrap();
+        assert_eq!(
+            m.root.args,
+            ciborium::Value::Array(vec![1.into(), "x".into()])
+        );
+        let e = parse(&OK.replace("component = \"a\"", "component = \"a\"\nargs = 5")).unwrap_err();
+        assert!(e.to_string().contains("`root.args`"), "{e}");
+    }
+
+    #[test]
+    fn bad_names_and_empty_commands_are_rejected() {
+        let e = parse(&OK.replace("command = \"true\"", "command = \" \""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`component.a.build.command`: must not be empty"),
+            "{e}"
+        );
+        let bad = OK
+            .replace("[component.a", "[component.\"a b\"")
+            .replace("component = \"a\"", "component = \"a b\"");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("invalid component name"), "{e}");
+    }
+}

@@ -1,0 +1,798 @@
+//! Nurseries and portals: the parent's side of the actor tree.
+//!
+//! A [`Nursery`] starts child actor processes and does not finish
+//! ([`Nursery::wait`]) until every one of them has ended. A child failure is
+//! recorded at once, cancels the nursery's scope (so the parent's next
+//! checkpoint sees it) and cancels the siblings, whether or not anyone is
+//! awaiting that child's [`Portal`].
+//!
+//! The same types back the guest-facing WIT resources (`actor::host_api`) and
+//! the native Rust API, so a Rust program drives actors exactly as a guest
+//! does.
+
+use crate::error::{ErrorKind, RemoteError};
+use crate::manifest::valid_name;
+use crate::spawn::{new_uid, spawn_actor};
+use crate::wire::{self, ComponentEntry, Msg, RunRequest, StartActor};
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The outcome of a call or of a `run-in-actor` child.
+pub type Outcome = Result<ciborium::Value, RemoteError>;
+
+/// How long a cancelled child may take to exit before it is killed.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+
+/// What every actor of one tree shares: the host binary and the components.
+#[derive(Debug, Clone)]
+pub struct TreeInfo {
+    /// The `tractor-host` binary that actor processes re-execute.
+    pub host_exe: PathBuf,
+    /// Precompiled components by manifest name.
+    pub components: Vec<ComponentEntry>,
+    /// Id of the tree, exported to every actor process as `TRACTOR_TREE`
+    /// (so `ps e`, and the tests, can tell which tree a process belongs to).
+    pub id: String,
+}
+
+/// Environment variable naming the tree an actor process belongs to.
+pub const TREE_ENV: &str = "TRACTOR_TREE";
+
+/// Identity of one actor, as reported to guests and in errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorInfo {
+    /// Name given by the spawner.
+    pub name: String,
+    /// Unique id.
+    pub uid: String,
+    /// OS process id.
+    pub pid: u32,
+    /// Distance from the root.
+    pub depth: u32,
+    /// Manifest component name.
+    pub component: String,
+}
+
+/// The spawning side: the current actor (or the native program that drives
+/// a tree) with its cancel scope and its live children.
+#[derive(Debug)]
+pub struct ActorCtx {
+    /// Who we are (for a native driver: name `tractor-host`).
+    pub me: ActorInfo,
+    /// Depth given to our children.
+    pub child_depth: u32,
+    /// The tree we belong to.
+    pub tree: TreeInfo,
+    /// Cancelled when this actor is cancelled; every nursery scope is a child.
+    pub cancel: CancellationToken,
+    /// Whether children start in a new process group (only the tree's root).
+    pub new_process_group: bool,
+    /// Grace period given to cancelled children.
+    pub grace: Duration,
+    /// Who cancelled this actor, once someone has.
+    pub cancelled_by: Mutex<Option<String>>,
+    children: Mutex<Vec<Weak<ChildActor>>>,
+}
+
+impl ActorCtx {
+    /// Context for a native program that drives a tree from outside it.
+    pub fn native(tree: TreeInfo) -> Arc<ActorCtx> {
+        Self::new(
+            ActorInfo {
+                name: "tractor-host".into(),
+                uid: "host".into(),
+                pid: std::process::id(),
+                depth: 0,
+                component: String::new(),
+            },
+            0,
+            tree,
+            true,
+        )
+    }
+
+    /// Context for an actor process.
+    pub fn new(
+        me: ActorInfo,
+        child_depth: u32,
+        tree: TreeInfo,
+        new_process_group: bool,
+    ) -> Arc<ActorCtx> {
+        Arc::new(ActorCtx {
+            me,
+            child_depth,
+            tree,
+            cancel: CancellationToken::new(),
+            new_process_group,
+            grace: DEFAULT_GRACE,
+            cancelled_by: Mutex::new(None),
+            children: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Children whose processes are still running.
+    pub fn live_children(&self) -> Vec<Arc<ChildActor>> {
+        let mut list = self.children.lock().unwrap();
+        list.retain(|w| w.upgrade().is_some_and(|c| !c.has_exited()));
+        list.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Cancel every live child and wait (up to the grace period, then kill)
+    /// until each has exited. Used when the actor itself goes away.
+    pub async fn cancel_all_children(&self) {
+        let kids = self.live_children();
+        futures::future::join_all(kids.iter().map(|c| c.cancel(&self.me.name))).await;
+    }
+
+    /// Cancel this actor (its scope and so every nursery in it).
+    pub fn cancel_actor(&self, by: &str) {
+        self.cancelled_by
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| by.to_string());
+        self.cancel.cancel();
+    }
+
+    /// The error a checkpoint returns once this actor is cancelled.
+    pub fn cancelled_error(&self) -> RemoteError {
+        let by = self
+            .cancelled_by
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| "its parent".into());
+        RemoteError::cancelled(format!("actor '{}' was cancelled by '{by}'", self.me.name))
+            .with_actor(&self.me.name, &self.me.uid)
+    }
+
+    fn error(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
+        RemoteError::new(kind, msg).with_actor(&self.me.name, &self.me.uid)
+    }
+}
+
+#[derive(Default)]
+struct ChildState {
+    pending: HashMap<u64, oneshot::Sender<Outcome>>,
+    next_id: u64,
+    cancelled_by: Option<String>,
+    gone: Option<RemoteError>,
+}
+
+/// One child actor process, as seen by its parent.
+pub struct ChildActor {
+    info: ActorInfo,
+    run_once: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+    state: Mutex<ChildState>,
+    result: watch::Sender<Option<Outcome>>,
+    exited: watch::Sender<bool>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for ChildActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildActor")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// Id of the single call a `run-in-actor` child makes.
+const RUN_ONCE_ID: u64 = 0;
+
+impl ChildActor {
+    /// Its identity.
+    pub fn info(&self) -> &ActorInfo {
+        &self.info
+    }
+
+    /// True once its process has exited and been reaped.
+    pub fn has_exited(&self) -> bool {
+        *self.exited.borrow()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.state.lock().unwrap().cancelled_by.is_some()
+    }
+
+    fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
+        RemoteError::new(kind, msg).with_actor(&self.info.name, &self.info.uid)
+    }
+
+    /// Send a call; the receiver yields its outcome.
+    fn call(
+        &self,
+        func: &str,
+        args: ciborium::Value,
+    ) -> Result<oneshot::Receiver<Outcome>, RemoteError> {
+        let mut st = self.state.lock().unwrap();
+        if let Some(by) = &st.cancelled_by {
+            return Err(self.err(
+                ErrorKind::ActorGone,
+                format!(
+                    "actor '{}' was cancelled by '{by}'; it takes no more calls",
+                    self.info.name
+                ),
+            ));
+        }
+        if let Some(gone) = &st.gone {
+            return Err(gone.clone());
+        }
+        st.next_id += 1;
+        let id = st.next_id;
+        let (tx, rx) = oneshot::channel();
+        st.pending.insert(id, tx);
+        drop(st);
+        let req = RunRequest {
+            id,
+            func: func.to_string(),
+            args,
+        };
+        if self.tx.send(Msg::Call(req)).is_err() {
+            self.state.lock().unwrap().pending.remove(&id);
+            return Err(self.err(
+                ErrorKind::ActorGone,
+                format!("actor '{}' has exited", self.info.name),
+            ));
+        }
+        Ok(rx)
+    }
+
+    /// Cancel the child and wait until its process has exited, killing it
+    /// after the grace period. Idempotent.
+    pub async fn cancel(&self, by: &str) {
+        let first = {
+            let mut st = self.state.lock().unwrap();
+            let first = st.cancelled_by.is_none();
+            if first {
+                st.cancelled_by = Some(by.to_string());
+            }
+            first
+        };
+        if first && !self.has_exited() {
+            let _ = self.tx.send(Msg::Cancel { by: by.to_string() });
+        }
+        let mut exited = self.exited.subscribe();
+        if tokio::time::timeout(self.grace, exited.wait_for(|e| *e))
+            .await
+            .is_err()
+        {
+            tracing::warn!(actor = %self.info.name, pid = self.info.pid, "did not exit within the grace period; killing it");
+            // SAFETY: plain kill(2); the pid is not reaped yet (exited is false).
+            unsafe { libc::kill(self.info.pid as libc::pid_t, libc::SIGKILL) };
+            let _ = exited.wait_for(|e| *e).await;
+        }
+    }
+
+    /// Wait for the outcome of a `run-in-actor` child.
+    async fn outcome(&self) -> Outcome {
+        let mut rx = self.result.subscribe();
+        let v = rx.wait_for(|r| r.is_some()).await;
+        match v {
+            Ok(r) => r.clone().expect("checked is_some"),
+            Err(_) => Err(self.err(ErrorKind::Internal, "result channel closed")),
+        }
+    }
+
+    /// Wait until the process has exited.
+    pub async fn wait_exited(&self) {
+        let mut rx = self.exited.subscribe();
+        let _ = rx.wait_for(|e| *e).await;
+    }
+}
+
+/// Start a child actor process running `component` and send it its start
+/// message. Does not wait for it to load: calls queue behind the start.
+async fn spawn_child(
+    ctx: &Arc<ActorCtx>,
+    name: &str,
+    component: Option<&str>,
+    run: Option<(String, ciborium::Value)>,
+    on_end: Box<dyn FnOnce(&Arc<ChildActor>, &Outcome) + Send>,
+) -> Result<Arc<ChildActor>, RemoteError> {
+    if !valid_name(name) {
+        return Err(ctx.error(
+            ErrorKind::SpawnFailed,
+            format!("invalid actor name `{name}` (use letters, digits, '-', '_', '.')"),
+        ));
+    }
+    let component = component.unwrap_or(&ctx.me.component);
+    if !ctx.tree.components.iter().any(|c| c.name == component) {
+        let known: Vec<_> = ctx
+            .tree
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(ctx.error(
+            ErrorKind::NoSuchComponent,
+            format!(
+                "no component named `{component}` in the manifest (known: {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    if ctx.cancel.is_cancelled() {
+        return Err(ctx.error(
+            ErrorKind::Cancelled,
+            "cannot spawn: the actor is being cancelled",
+        ));
+    }
+    let spawned = spawn_actor(&ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id)
+        .await
+        .map_err(|e| {
+            ctx.error(
+                ErrorKind::SpawnFailed,
+                format!("cannot start actor `{name}`: {e}"),
+            )
+        })?;
+    let info = ActorInfo {
+        name: name.to_string(),
+        uid: new_uid(),
+        pid: spawned.pid,
+        depth: ctx.child_depth,
+        component: component.to_string(),
+    };
+    let run_once = run.is_some();
+    let start = StartActor {
+        name: info.name.clone(),
+        uid: info.uid.clone(),
+        depth: info.depth,
+        component: info.component.clone(),
+        components: ctx.tree.components.clone(),
+        run: run.map(|(func, args)| RunRequest {
+            id: RUN_ONCE_ID,
+            func,
+            args,
+        }),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(Msg::Start(start)).expect("receiver alive");
+    let child = Arc::new(ChildActor {
+        info,
+        run_once,
+        tx,
+        state: Mutex::new(ChildState::default()),
+        result: watch::channel(None).0,
+        exited: watch::channel(false).0,
+        grace: ctx.grace,
+    });
+    ctx.children.lock().unwrap().push(Arc::downgrade(&child));
+    let (read, write) = spawned.sock.into_split();
+    tokio::spawn(writer(write, rx));
+    tokio::spawn(supervise(child.clone(), read, spawned.child, on_end));
+    Ok(child)
+}
+
+async fn writer(mut w: tokio::net::unix::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    while let Some(msg) = rx.recv().await {
+        if wire::write_msg(&mut w, &msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Route the child's messages until its pipe closes, then reap it and
+/// settle everything still waiting on it.
+async fn supervise(
+    child: Arc<ChildActor>,
+    mut read: tokio::net::unix::OwnedReadHalf,
+    mut proc: tokio::process::Child,
+    on_end: Box<dyn FnOnce(&Arc<ChildActor>, &Outcome) + Send>,
+) {
+    let mut failure: Option<RemoteError> = None;
+    loop {
+        match wire::read_msg(&mut read).await {
+            Ok(Msg::Ready { .. }) => {}
+            Ok(Msg::Return { id, value }) => settle(&child, id, Ok(value)),
+            Ok(Msg::CallFailed { id, error }) => settle(&child, id, Err(error)),
+            Ok(Msg::Failed { error }) => {
+                failure.get_or_insert(error);
+            }
+            Ok(other) => {
+                failure.get_or_insert(child.err(
+                    ErrorKind::Protocol,
+                    format!(
+                        "protocol error from actor '{}': unexpected message {other:?}",
+                        child.info.name
+                    ),
+                ));
+                let _ = proc.start_kill();
+                break;
+            }
+            Err(wire::FrameError::Closed) => break,
+            Err(e) => {
+                failure.get_or_insert(child.err(
+                    ErrorKind::Protocol,
+                    format!("protocol error from actor '{}': {e}", child.info.name),
+                ));
+                let _ = proc.start_kill();
+                break;
+            }
+        }
+    }
+    let status = proc.wait().await;
+    let cancelled_by = child.state.lock().unwrap().cancelled_by.clone();
+    let death = match (&cancelled_by, &status) {
+        (Some(by), _) => RemoteError::cancelled(format!(
+            "actor '{}' was cancelled by '{by}'",
+            child.info.name
+        ))
+        .with_actor(&child.info.name, &child.info.uid),
+        (None, Ok(s)) if s.success() => child.err(
+            ErrorKind::ActorDied,
+            format!(
+                "actor '{}' exited without reporting a result",
+                child.info.name
+            ),
+        ),
+        (None, Ok(s)) => child.err(
+            ErrorKind::ActorDied,
+            format!("actor '{}' died: {}", child.info.name, describe(s)),
+        ),
+        (None, Err(e)) => child.err(
+            ErrorKind::ActorDied,
+            format!("actor '{}': cannot reap: {e}", child.info.name),
+        ),
+    };
+    let clean_exit = failure.is_none() && matches!(&status, Ok(s) if s.success());
+    // An actor-level failure report beats the generic death message.
+    let death = match failure {
+        Some(f) if cancelled_by.is_none() || f.kind == ErrorKind::Protocol => f,
+        _ => death,
+    };
+    let pending: Vec<_> = {
+        let mut st = child.state.lock().unwrap();
+        st.gone = Some(if death.is_cancelled() {
+            child.err(
+                ErrorKind::ActorGone,
+                format!("actor '{}' has exited: {}", child.info.name, death.message),
+            )
+        } else {
+            death.clone()
+        });
+        st.pending.drain().collect()
+    };
+    for (_, tx) in pending {
+        let _ = tx.send(Err(death.clone()));
+    }
+    let outcome = if child.run_once {
+        child.result.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(Err(death.clone()));
+                true
+            } else {
+                false
+            }
+        });
+        child.result.borrow().clone().expect("set above")
+    } else if clean_exit {
+        // A daemon that ended cleanly did its job.
+        Ok(ciborium::Value::Null)
+    } else {
+        Err(death)
+    };
+    let _ = child.exited.send(true);
+    on_end(&child, &outcome);
+}
+
+fn settle(child: &ChildActor, id: u64, outcome: Outcome) {
+    if child.run_once && id == RUN_ONCE_ID {
+        let _ = child.result.send(Some(outcome));
+    } else if let Some(tx) = child.state.lock().unwrap().pending.remove(&id) {
+        let _ = tx.send(outcome);
+    }
+}
+
+/// "killed by signal 9" / "exited with status 3".
+fn describe(s: &std::process::ExitStatus) -> String {
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => s.to_string(),
+    }
+}
+
+/// A handle on a child actor.
+#[derive(Debug, Clone)]
+pub struct Portal {
+    child: Arc<ChildActor>,
+}
+
+/// A call in flight; await [`PendingCall::get`] for its outcome.
+#[derive(Debug)]
+pub struct PendingCall {
+    rx: oneshot::Receiver<Outcome>,
+    actor: String,
+}
+
+impl PendingCall {
+    /// Wait for the outcome.
+    pub async fn get(self) -> Outcome {
+        let actor = self.actor;
+        self.rx.await.unwrap_or_else(|_| {
+            Err(RemoteError::new(
+                ErrorKind::Internal,
+                format!("call into '{actor}' was dropped"),
+            ))
+        })
+    }
+
+    /// The outcome if it has arrived; never blocks.
+    pub fn try_get(&mut self) -> Option<Outcome> {
+        match self.rx.try_recv() {
+            Ok(o) => Some(o),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(RemoteError::new(
+                ErrorKind::Internal,
+                format!("call into '{}' was dropped", self.actor),
+            ))),
+        }
+    }
+
+    /// Wait for the outcome without consuming the call (for pollables).
+    pub async fn ready(&mut self) -> Outcome {
+        (&mut self.rx).await.unwrap_or_else(|_| {
+            Err(RemoteError::new(
+                ErrorKind::Internal,
+                format!("call into '{}' was dropped", self.actor),
+            ))
+        })
+    }
+}
+
+impl Portal {
+    /// The child's identity.
+    pub fn info(&self) -> &ActorInfo {
+        &self.child.info
+    }
+
+    /// The child itself.
+    pub fn child(&self) -> &Arc<ChildActor> {
+        &self.child
+    }
+
+    /// Start a call to export `func`; never blocks. Fails at once if the
+    /// actor was cancelled or has exited.
+    pub fn run(&self, func: &str, args: ciborium::Value) -> Result<PendingCall, RemoteError> {
+        let rx = self.child.call(func, args)?;
+        Ok(PendingCall {
+            rx,
+            actor: self.child.info.name.clone(),
+        })
+    }
+
+    /// The return value of a `run-in-actor` child.
+    pub async fn result(&self) -> Outcome {
+        if !self.child.run_once {
+            return Err(self.child.err(
+                ErrorKind::BadArgs,
+                format!(
+                    "actor '{}' was started with start-actor; it has no result (use run)",
+                    self.child.info.name
+                ),
+            ));
+        }
+        self.child.outcome().await
+    }
+
+    /// Cancel the child and wait for its process to exit.
+    pub async fn cancel_actor(&self, by: &str) {
+        self.child.cancel(by).await
+    }
+}
+
+#[derive(Default)]
+struct NurseryState {
+    children: Vec<Arc<ChildActor>>,
+    errors: Vec<RemoteError>,
+    closed: bool,
+}
+
+struct NurseryInner {
+    ctx: Arc<ActorCtx>,
+    scope: CancellationToken,
+    state: Mutex<NurseryState>,
+    changed: watch::Sender<u64>,
+}
+
+impl NurseryInner {
+    /// A child ended: record a failure and, on the first one, cancel the
+    /// scope and every sibling at once.
+    fn child_ended(self: &Arc<Self>, child: &Arc<ChildActor>, outcome: &Outcome) {
+        if let Err(e) = outcome {
+            if !e.is_cancelled() && !child.is_cancelled() {
+                let first = {
+                    let mut st = self.state.lock().unwrap();
+                    st.errors.push(e.clone());
+                    st.errors.len() == 1
+                };
+                if first {
+                    self.scope.cancel();
+                }
+            }
+        }
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    async fn cancel_children(&self) {
+        let kids = self.state.lock().unwrap().children.clone();
+        futures::future::join_all(kids.iter().map(|c| c.cancel(&self.ctx.me.name))).await;
+    }
+}
+
+/// A supervision scope for child actors (see module docs).
+pub struct Nursery {
+    inner: Arc<NurseryInner>,
+}
+
+impl Nursery {
+    /// Open a nursery for the actor `ctx`.
+    pub fn open(ctx: &Arc<ActorCtx>) -> Nursery {
+        let scope = ctx.cancel.child_token();
+        let inner = Arc::new(NurseryInner {
+            ctx: ctx.clone(),
+            scope: scope.clone(),
+            state: Mutex::new(NurseryState::default()),
+            changed: watch::channel(0).0,
+        });
+        // When the scope is cancelled (parent cancelled, or a child failed),
+        // every child is cancelled too.
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            scope.cancelled().await;
+            if let Some(inner) = weak.upgrade() {
+                inner.cancel_children().await;
+            }
+        });
+        Nursery { inner }
+    }
+
+    /// The nursery's cancel scope.
+    pub fn scope(&self) -> &CancellationToken {
+        &self.inner.scope
+    }
+
+    /// Why the scope was cancelled: the children's failure(s), or a plain
+    /// cancellation of the enclosing actor. `None` while not cancelled.
+    pub fn cancel_reason(&self) -> Option<RemoteError> {
+        if !self.inner.scope.is_cancelled() {
+            return None;
+        }
+        let ctx = &self.inner.ctx;
+        let errors = self.inner.state.lock().unwrap().errors.clone();
+        Some(
+            RemoteError::group(errors, &ctx.me.name, &ctx.me.uid)
+                .unwrap_or_else(|| ctx.cancelled_error()),
+        )
+    }
+
+    fn check_open(&self) -> Result<(), RemoteError> {
+        if self.inner.state.lock().unwrap().closed {
+            return Err(self
+                .inner
+                .ctx
+                .error(ErrorKind::BadArgs, "the nursery is closed"));
+        }
+        if let Some(reason) = self.cancel_reason() {
+            return Err(reason);
+        }
+        Ok(())
+    }
+
+    async fn spawn(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        run: Option<(String, ciborium::Value)>,
+    ) -> Result<Portal, RemoteError> {
+        self.check_open()?;
+        let weak = Arc::downgrade(&self.inner);
+        let on_end = Box::new(move |c: &Arc<ChildActor>, o: &Outcome| {
+            if let Some(inner) = weak.upgrade() {
+                inner.child_ended(c, o);
+            }
+        });
+        let child = spawn_child(&self.inner.ctx, name, component, run, on_end).await?;
+        self.inner
+            .state
+            .lock()
+            .unwrap()
+            .children
+            .push(child.clone());
+        // A cancel that raced with the spawn must still reach the new child.
+        if self.inner.scope.is_cancelled() {
+            child.cancel(&self.inner.ctx.me.name).await;
+        }
+        Ok(Portal { child })
+    }
+
+    /// Start a long-lived child that serves `portal.run` calls until
+    /// cancelled. `component` defaults to the caller's own.
+    pub async fn start_actor(
+        &self,
+        name: &str,
+        component: Option<&str>,
+    ) -> Result<Portal, RemoteError> {
+        self.spawn(name, component, None).await
+    }
+
+    /// Start a child that runs export `func` with `args` once, then exits.
+    pub async fn run_in_actor(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        func: &str,
+        args: ciborium::Value,
+    ) -> Result<Portal, RemoteError> {
+        self.spawn(name, component, Some((func.to_string(), args)))
+            .await
+    }
+
+    /// True once a child failed, or every `run-in-actor` child has its
+    /// result (so [`Nursery::wait`] would only have daemons left to cancel).
+    pub fn is_settled(&self) -> bool {
+        let st = self.inner.state.lock().unwrap();
+        !st.errors.is_empty()
+            || st
+                .children
+                .iter()
+                .filter(|c| c.run_once)
+                .all(|c| c.result.borrow().is_some() || c.has_exited())
+    }
+
+    /// Wait until the nursery is settled (see [`Nursery::is_settled`]).
+    pub async fn settled(&self) {
+        let mut rx = self.inner.changed.subscribe();
+        loop {
+            if self.is_settled() || self.inner.scope.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = self.inner.scope.cancelled() => {}
+            }
+        }
+    }
+
+    /// Wait for every `run-in-actor` child, then cancel the daemons, and
+    /// return once every child process has exited. Returns the children's
+    /// failures (several as one group), or `cancelled` if the enclosing actor
+    /// was cancelled.
+    pub async fn wait(&self) -> Result<(), RemoteError> {
+        self.settled().await;
+        self.inner.cancel_children().await;
+        let kids = self.inner.state.lock().unwrap().children.clone();
+        futures::future::join_all(kids.iter().map(|c| c.wait_exited())).await;
+        self.inner.state.lock().unwrap().closed = true;
+        match self.cancel_reason() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
+    /// Cancel every child and wait until each has exited. The nursery stays
+    /// usable and cancelled children are not failures. Idempotent.
+    pub async fn cancel(&self) {
+        self.inner.cancel_children().await;
+    }
+}
+
+impl Drop for Nursery {
+    fn drop(&mut self) {
+        let open = !self.inner.state.lock().unwrap().closed;
+        if open {
+            // Structured concurrency still holds for a nursery dropped
+            // without `wait`: its children are cancelled, never leaked.
+            let inner = self.inner.clone();
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move { inner.cancel_children().await });
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Preparing a tree from its manifest and running its root actor.
+
+use crate::component::{self, build, cache};
+use crate::error::RemoteError;
+use crate::manifest::Manifest;
+use crate::nursery::{ActorCtx, Nursery, Outcome, TreeInfo, TREE_ENV};
+use crate::spawn::new_uid;
+use crate::wire::ComponentEntry;
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A tree ready to run: every component built and precompiled.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The manifest it came from.
+    pub manifest: Manifest,
+    /// What actor processes need to spawn by component name.
+    pub info: TreeInfo,
+}
+
+impl Tree {
+    /// The running executable, for programs that are themselves
+    /// `tractor-host` (tests pass the built binary's path instead).
+    pub fn current_exe() -> Result<PathBuf> {
+        std::env::current_exe().context("cannot find the tractor-host executable")
+    }
+
+    /// Build stale components, precompile all of them into the cache.
+    /// `host_exe` is the `tractor-host` binary actor processes run.
+    pub fn prepare(manifest: &Manifest, host_exe: PathBuf) -> Result<Tree> {
+        let engine = component::engine()?;
+        let dir = cache::default_dir();
+        let mut components = Vec::new();
+        for spec in manifest.components.values() {
+            build::build_if_needed(spec)?;
+            let cwasm = cache::precompile(&engine, &dir, &spec.name, &spec.source)?;
+            components.push(ComponentEntry {
+                name: spec.name.clone(),
+                cwasm,
+            });
+        }
+        // A tree id given in the environment is kept, so a supervisor (or a
+        // test) can find every process of the tree it started.
+        let id = std::env::var(TREE_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(new_uid);
+        Ok(Tree {
+            manifest: manifest.clone(),
+            info: TreeInfo {
+                host_exe,
+                components,
+                id,
+            },
+        })
+    }
+
+    /// A spawning context for a native program driving this tree.
+    pub fn driver(&self) -> Arc<ActorCtx> {
+        ActorCtx::native(self.info.clone())
+    }
+
+    /// Run the manifest's root actor to completion: spawn it, call its entry
+    /// export, wait for the whole tree to end. `ctx` comes from
+    /// [`Tree::driver`]; cancel `ctx.cancel` to tear the tree down.
+    pub async fn run_root(&self, ctx: &Arc<ActorCtx>) -> Outcome {
+        let root = &self.manifest.root;
+        let nursery = Nursery::open(ctx);
+        let outcome = match nursery
+            .run_in_actor(
+                &root.name,
+                Some(&root.component),
+                &root.func,
+                root.args.clone(),
+            )
+            .await
+        {
+            Ok(portal) => portal.result().await,
+            Err(e) => Err(e),
+        };
+        let closed = nursery.wait().await;
+        merge(outcome, closed)
+    }
+}
+
+/// The root's own outcome wins unless it is a mere cancellation and the
+/// nursery knows the failure behind it.
+fn merge(outcome: Outcome, closed: Result<(), RemoteError>) -> Outcome {
+    match (outcome, closed) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(e), Err(n)) if e.is_cancelled() && !n.is_cancelled() => Err(n),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(n)) => Err(n),
+    }
+}

@@ -1,0 +1,189 @@
+//! Length-prefixed CBOR frames: a 4-byte big-endian length, then that many
+//! bytes holding one CBOR-encoded [`Msg`](super::Msg).
+//!
+//! The length is checked against [`MAX_FRAME`] *before* anything is
+//! allocated, so a hostile or corrupt peer cannot make us reserve the size it
+//! claims.
+
+use super::Msg;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest frame body accepted or sent (16 MiB).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the pipe cleanly between two frames.
+    #[error("peer closed the connection")]
+    Closed,
+    /// The pipe ended in the middle of a frame.
+    #[error("connection ended inside a frame ({got} of {want} bytes)")]
+    Truncated {
+        /// Bytes received before EOF.
+        got: usize,
+        /// Bytes the frame header promised (or 4 for the header itself).
+        want: usize,
+    },
+    /// The length prefix exceeds [`MAX_FRAME`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+    /// The body is not valid CBOR for a [`Msg`].
+    #[error("invalid frame body: {0}")]
+    Decode(String),
+    /// The message could not be encoded.
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+    /// An I/O error on the pipe.
+    #[error("pipe error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Encode `msg` as one frame (length prefix included).
+pub fn encode(msg: &Msg) -> Result<Vec<u8>, FrameError> {
+    let mut buf = vec![0u8; 4];
+    ciborium::into_writer(msg, &mut buf).map_err(|e| FrameError::Encode(e.to_string()))?;
+    let len = buf.len() - 4;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(buf)
+}
+
+/// Decode one frame body (without its length prefix).
+pub fn decode(body: &[u8]) -> Result<Msg, FrameError> {
+    ciborium::from_reader(body).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Read exactly `buf.len()` bytes, distinguishing EOF-at-start from
+/// EOF-in-the-middle.
+async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<usize, FrameError> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = r.read(&mut buf[got..]).await?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}
+
+/// Read one message; `Err(FrameError::Closed)` on a clean EOF.
+pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, FrameError> {
+    let mut head = [0u8; 4];
+    match read_full(r, &mut head).await? {
+        0 => return Err(FrameError::Closed),
+        4 => {}
+        got => return Err(FrameError::Truncated { got, want: 4 }),
+    }
+    let len = u32::from_be_bytes(head) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    let got = read_full(r, &mut body).await?;
+    if got < len {
+        return Err(FrameError::Truncated { got, want: len });
+    }
+    decode(&body)
+}
+
+/// Write one message and flush it.
+pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<(), FrameError> {
+    let buf = encode(msg)?;
+    w.write_all(&buf).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Msg, RunRequest};
+
+    fn sample() -> Msg {
+        Msg::Call(RunRequest {
+            id: 7,
+            func: "add".into(),
+            args: ciborium::Value::Array(vec![1.into(), 2.into()]),
+        })
+    }
+
+    #[tokio::test]
+    async fn round_trip_through_a_pipe() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        let msg = sample();
+        let send = msg.clone();
+        let w = tokio::spawn(async move {
+            write_msg(&mut a, &send).await.unwrap();
+            write_msg(&mut a, &Msg::Ready { pid: 1 }).await.unwrap();
+        });
+        assert_eq!(read_msg(&mut b).await.unwrap(), msg);
+        assert_eq!(read_msg(&mut b).await.unwrap(), Msg::Ready { pid: 1 });
+        w.await.unwrap();
+        assert!(matches!(read_msg(&mut b).await, Err(FrameError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn oversized_prefix_is_rejected_without_allocating() {
+        let bytes = (u32::MAX).to_be_bytes().to_vec();
+        let err = read_msg(&mut &bytes[..]).await.unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge(n) if n == u32::MAX as usize),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn truncated_header_and_body_are_reported() {
+        let err = read_msg(&mut &[0u8, 0][..]).await.unwrap_err();
+        assert!(
+            matches!(err, FrameError::Truncated { got: 2, want: 4 }),
+            "{err}"
+        );
+        let mut frame = encode(&sample()).unwrap();
+        frame.truncate(frame.len() - 1);
+        let err = read_msg(&mut &frame[..]).await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn invalid_cbor_and_unknown_messages_are_decode_errors() {
+        let mut frame = 3u32.to_be_bytes().to_vec();
+        frame.extend([0xff, 0xff, 0xff]);
+        let err = read_msg(&mut &frame[..]).await.unwrap_err();
+        assert!(matches!(err, FrameError::Decode(_)), "{err}");
+
+        let mut body = Vec::new();
+        ciborium::into_writer(&ciborium::Value::Text("no-such-message".into()), &mut body).unwrap();
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend(body);
+        let err = read_msg(&mut &frame[..]).await.unwrap_err();
+        assert!(matches!(err, FrameError::Decode(_)), "{err}");
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        use crate::error::{ErrorKind, RemoteError};
+        let err = RemoteError::new(ErrorKind::Trap, "boom").with_actor("a", "u1");
+        for msg in [
+            sample(),
+            Msg::Cancel { by: "root".into() },
+            Msg::Ready { pid: 42 },
+            Msg::Return {
+                id: 1,
+                value: ciborium::Value::Null,
+            },
+            Msg::CallFailed {
+                id: 2,
+                error: err.clone(),
+            },
+            Msg::Failed { error: err },
+        ] {
+            let bytes = encode(&msg).unwrap();
+            assert_eq!(decode(&bytes[4..]).unwrap(), msg);
+        }
+    }
+}
