@@ -196,10 +196,6 @@ impl ChildActor {
         *self.exited.borrow()
     }
 
-    fn is_cancelled(&self) -> bool {
-        self.state.lock().unwrap().cancelled_by.is_some()
-    }
-
     fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
         RemoteError::new(kind, msg).with_actor(&self.info.name, &self.info.uid)
     }
@@ -477,13 +473,13 @@ async fn supervise(
     } else {
         Err(death)
     };
-    let _ = child.exited.send(true);
+    child.exited.send_replace(true);
     on_end(&child, &outcome);
 }
 
 fn settle(child: &ChildActor, id: u64, outcome: Outcome) {
     if child.run_once && id == RUN_ONCE_ID {
-        let _ = child.result.send(Some(outcome));
+        child.result.send_replace(Some(outcome));
     } else if let Some(tx) = child.state.lock().unwrap().pending.remove(&id) {
         let _ = tx.send(outcome);
     }
@@ -604,9 +600,11 @@ struct NurseryInner {
 impl NurseryInner {
     /// A child ended: record a failure and, on the first one, cancel the
     /// scope and every sibling at once.
-    fn child_ended(self: &Arc<Self>, child: &Arc<ChildActor>, outcome: &Outcome) {
+    fn child_ended(self: &Arc<Self>, outcome: &Outcome) {
         if let Err(e) = outcome {
-            if !e.is_cancelled() && !child.is_cancelled() {
+            // A real failure counts even from a child we were cancelling:
+            // only the cancellation itself is not an error.
+            if !e.is_cancelled() {
                 let first = {
                     let mut st = self.state.lock().unwrap();
                     st.errors.push(e.clone());
@@ -693,9 +691,9 @@ impl Nursery {
     ) -> Result<Portal, RemoteError> {
         self.check_open()?;
         let weak = Arc::downgrade(&self.inner);
-        let on_end = Box::new(move |c: &Arc<ChildActor>, o: &Outcome| {
+        let on_end = Box::new(move |_: &Arc<ChildActor>, o: &Outcome| {
             if let Some(inner) = weak.upgrade() {
-                inner.child_ended(c, o);
+                inner.child_ended(o);
             }
         });
         let child = spawn_child(&self.inner.ctx, name, component, run, on_end).await?;

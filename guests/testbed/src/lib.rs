@@ -1,7 +1,7 @@
 //! The integration tests' actor: one export per behaviour under test.
 
 use std::time::Duration;
-use tractor::{open_nursery, Error};
+use tractor::open_nursery;
 
 tractor::bindings!(
     "../../wit",

@@ -258,14 +258,9 @@ async fn answer(
         _ = abandon => Err(ctx.cancelled_error()),
     };
     // A guest interrupted or unwinding because we were cancelled reports
-    // the cancellation, whatever it returned.
+    // who cancelled it; a real failure is still reported as such.
     let outcome = match outcome {
-        Err(e)
-            if ctx.cancel.is_cancelled()
-                && matches!(e.kind, ErrorKind::Trap | ErrorKind::Cancelled) =>
-        {
-            Err(ctx.cancelled_error())
-        }
+        Err(e) if ctx.cancel.is_cancelled() && e.is_cancelled() => Err(ctx.cancelled_error()),
         o => o,
     };
     let (msg, failed) = match outcome {

@@ -986,7 +986,7 @@ fn encode(v: &Val, path: &Path<'_>, depth: usize) -> Result<Cbor, ValueError> {
 // ---------------------------------------------------------------------------
 
 /// Positional (CBOR array) or by-name (CBOR map with text keys) arguments → Vals in parameter order.
-/// A missing parameter whose type is option<T> becomes none; CBOR null and an empty array both mean "no arguments" for a 0-parameter function.
+/// A missing parameter whose type is `option<T>` becomes none; CBOR null and an empty array both mean "no arguments" for a 0-parameter function.
 pub fn args_to_vals(sig: &Signature, args: &Cbor) -> Result<Vec<Val>, ArgsError> {
     let fail = |kind| ArgsError {
         func: sig.func.clone(),
