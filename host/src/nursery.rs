@@ -473,8 +473,10 @@ async fn supervise(
     } else {
         Err(death)
     };
-    child.exited.send_replace(true);
+    // Record the outcome with the nursery before anyone waiting for the
+    // exit can look at the nursery's verdict.
     on_end(&child, &outcome);
+    child.exited.send_replace(true);
 }
 
 fn settle(child: &ChildActor, id: u64, outcome: Outcome) {

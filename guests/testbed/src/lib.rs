@@ -29,6 +29,7 @@ tractor::bindings!(
         export nest: func(depth: u32, fail-at-leaf: bool) -> result<u32, error>;
         export fail-unawaited: func() -> result<string, error>;
         export two-failures: func() -> result<_, error>;
+        export fail-late: func(msg: string, ms: u32) -> result<_, error>;
         export sleepers: func(width: u32, levels: u32) -> result<_, error>;
         export call-after-cancel: func() -> result<string, error>;
         export spawn-unknown: func() -> result<string, error>;
@@ -116,9 +117,16 @@ impl Guest for Actor {
     fn two_failures() -> Result<(), Error> {
         open_nursery(|n| {
             n.run_in_actor("trapper", "trap", &())?;
-            n.run_in_actor("failer", "fail", &("second failure",))?;
+            n.run_in_actor("failer", "fail-late", &("second failure", 500))?;
             Ok(())
         })
+    }
+
+    /// Sleep, ignoring cancellation, then fail: a real failure that happens
+    /// while the actor is being cancelled must still be reported.
+    fn fail_late(msg: String, ms: u32) -> Result<(), Error> {
+        let _ = tractor::sleep(Duration::from_millis(ms as u64));
+        Err(Error::new(msg))
     }
 
     /// A tree of sleeping actors `width` wide and `levels` deep; each prints
