@@ -1,1 +1,257 @@
-fn main() {}
+//! The `tractor-host` binary end to end: the examples, signals to the root,
+//! a killed inner actor, and bad manifests. Every test checks the process
+//! table for its tree afterwards.
+
+mod common;
+
+use common::{assert_no_leftovers, assert_tree_gone_within, host_exe, repo, testbed};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A `tractor-host run` invocation tagged with a fresh tree id.
+fn host(args: &[&str]) -> (Command, String) {
+    let id = tractor_host::spawn::new_uid();
+    let mut cmd = Command::new(host_exe());
+    cmd.args(args)
+        .env("TRACTOR_TREE", &id)
+        .current_dir(repo())
+        .stdin(Stdio::null());
+    (cmd, id)
+}
+
+fn run_example(name: &str) -> (Output, String) {
+    let (mut cmd, id) = host(&["run", &format!("examples/{name}")]);
+    let out = cmd.output().expect("run tractor-host");
+    assert_no_leftovers(&id);
+    (out, id)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[test]
+fn single_func_collects_the_childs_pid() {
+    let (out, _) = run_example("single_func");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{}", text, stderr(&out));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Collected subproc"))
+        .expect("result line");
+    let pid: u32 = line.rsplit(' ').next().unwrap().parse().expect("a pid");
+    assert!(pid > 0);
+}
+
+#[test]
+fn we_are_processes_self_destructs_and_leaves_nothing() {
+    let (out, _) = run_example("we_are_processes");
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
+    assert!(
+        text.contains("This process tree will self-destruct in 1 sec..."),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("is running in process").count(),
+        cores(),
+        "{text}"
+    );
+    assert!(err.contains("Self Destructed"), "{err}");
+}
+
+#[test]
+fn primes_pool_checks_every_number() {
+    let (out, _) = run_example("primes_pool");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert_eq!(text.matches("is prime:").count(), 6, "{text}");
+    assert!(text.contains("1099726899285419 is prime: false"), "{text}");
+    assert!(text.contains("total: 5 of 6 numbers are prime"), "{text}");
+}
+
+#[test]
+fn cluster_starts_one_actor_per_core_and_cancels_them() {
+    let (out, _) = run_example("cluster");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert_eq!(text.matches("Yo i am actor").count(), cores(), "{text}");
+    assert!(
+        text.contains(&format!("cancelled {} actors", cores())),
+        "{text}"
+    );
+}
+
+/// A manifest in a fresh folder whose root runs testbed's `func(args)`.
+fn testbed_manifest(func: &str, args: &str) -> std::path::PathBuf {
+    let tree = testbed();
+    let source = tree.manifest.components["testbed"].source.clone();
+    let dir = std::env::temp_dir().join(format!("tractor-cli-{}", tractor_host::spawn::new_uid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = format!(
+        "[root]\ncomponent = \"testbed\"\nfunc = \"{func}\"\nargs = {args}\n\n[component.testbed]\nsource = \"{}\"\n",
+        source.display()
+    );
+    std::fs::write(dir.join("tractor.toml"), text).unwrap();
+    dir
+}
+
+/// Start a sleeping tree (`width` wide, `levels` deep) and wait until every
+/// actor has said it is up; returns the host process, the tree id and the
+/// `(name, pid)` of each actor.
+fn sleeping_tree(width: u32, levels: u32) -> (Child, String, Vec<(String, u32)>) {
+    let dir = testbed_manifest("sleepers", &format!("[{width}, {levels}]"));
+    let (mut cmd, id) = host(&["run", dir.to_str().unwrap()]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let expected: u32 = (0..=levels).map(|l| width.pow(l)).sum();
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut up = Vec::new();
+    while up.len() < expected as usize {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("tree did not come up");
+        let words: Vec<_> = line.split_whitespace().collect();
+        if let [_, "up", name, pid] = words[..] {
+            up.push((name.to_string(), pid.parse().unwrap()));
+        }
+    }
+    assert_eq!(
+        common::tree_processes(&id).len(),
+        expected as usize + 1,
+        "host + every actor"
+    );
+    (child, id, up)
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on a pid we own.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+#[test]
+fn sigkill_of_the_root_leaves_no_process_within_a_second() {
+    let (mut host, id, _) = sleeping_tree(2, 2);
+    signal(host.id(), libc::SIGKILL);
+    host.wait().unwrap();
+    let took = assert_tree_gone_within(&id, Duration::from_secs(1));
+    eprintln!("7-actor tree gone {took:?} after SIGKILL of the root");
+}
+
+#[test]
+fn sigkill_of_a_running_we_are_processes_leaves_nothing() {
+    let (mut cmd, id) = host(&["run", "examples/we_are_processes"]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let mut workers = 0;
+    for line in lines {
+        workers += usize::from(line.contains("is running in process"));
+        if workers == cores() {
+            break;
+        }
+    }
+    assert_eq!(workers, cores());
+    signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    assert_tree_gone_within(&id, Duration::from_secs(1));
+}
+
+#[test]
+fn sigint_tears_the_tree_down_and_exits_130() {
+    let (mut host, id, _) = sleeping_tree(2, 2);
+    signal(host.id(), libc::SIGINT);
+    let status = host.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_killed_inner_actor_is_a_remote_error_naming_it() {
+    let (mut host, id, up) = sleeping_tree(2, 1);
+    let (name, pid) = up.iter().find(|(n, _)| n != "root").cloned().unwrap();
+    signal(pid, libc::SIGKILL);
+    let status = host.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("actor '{name}' died: killed by signal 9")),
+        "{err}"
+    );
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_missing_root_export_is_a_clear_error() {
+    let dir = testbed_manifest("no-such-func", "[]");
+    let (mut cmd, id) = host(&["run", dir.to_str().unwrap()]);
+    let out = cmd.output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[no-such-export]") && err.contains("no-such-func"),
+        "{err}"
+    );
+    assert_no_leftovers(&id);
+}
+
+#[test]
+fn bad_manifests_name_the_file_and_key() {
+    let dir = std::env::temp_dir().join(format!("tractor-bad-{}", tractor_host::spawn::new_uid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "[root]\ncomponent = \"a\"\ncolor = 1\n[component.a]\nsource = \"a.wasm\"\n",
+            "root.color",
+        ),
+        ("[root\n", "syntax error at line 1"),
+        (
+            "[root]\ncomponent = \"a\"\n[component.a]\nsource = \"missing.wasm\"\n",
+            "`component.a.source`: file not found",
+        ),
+        (
+            "[root]\ncomponent = \"a\"\n[component.a]\nsource = \"not-wasm.txt\"\n",
+            "component `a`",
+        ),
+    ];
+    std::fs::write(dir.join("a.wasm"), b"").unwrap();
+    std::fs::write(dir.join("not-wasm.txt"), b"hello").unwrap();
+    for (text, want) in cases {
+        std::fs::write(dir.join("tractor.toml"), text).unwrap();
+        let (mut cmd, _) = host(&["run", dir.to_str().unwrap()]);
+        let out = cmd.output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "want {want:?} in {err}");
+        if !want.starts_with("component `") {
+            assert!(err.contains("tractor.toml"), "{err}");
+        }
+    }
+}
