@@ -26,6 +26,9 @@ pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
         .arg("-c")
         .arg(&build.command)
         .current_dir(&build.workdir)
+        // `source` says where the artifact lands; a CARGO_TARGET_DIR meant
+        // for the host build must not move a Rust guest's output elsewhere.
+        .env_remove("CARGO_TARGET_DIR")
         // Build output must not interleave with actor output on stdout.
         .stdout(std::process::Stdio::inherit())
         .status()
