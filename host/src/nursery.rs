@@ -182,6 +182,9 @@ impl std::fmt::Debug for ChildActor {
     }
 }
 
+/// Called once when a child has ended, with its final outcome.
+type OnEnd = Box<dyn FnOnce(&Arc<ChildActor>, &Outcome) + Send>;
+
 /// Id of the single call a `run-in-actor` child makes.
 const RUN_ONCE_ID: u64 = 0;
 
@@ -289,7 +292,7 @@ async fn spawn_child(
     name: &str,
     component: Option<&str>,
     run: Option<(String, ciborium::Value)>,
-    on_end: Box<dyn FnOnce(&Arc<ChildActor>, &Outcome) + Send>,
+    on_end: OnEnd,
 ) -> Result<Arc<ChildActor>, RemoteError> {
     if !valid_name(name) {
         return Err(ctx.error(
@@ -379,7 +382,7 @@ async fn supervise(
     child: Arc<ChildActor>,
     mut read: tokio::net::unix::OwnedReadHalf,
     mut proc: tokio::process::Child,
-    on_end: Box<dyn FnOnce(&Arc<ChildActor>, &Outcome) + Send>,
+    on_end: OnEnd,
 ) {
     let mut failure: Option<RemoteError> = None;
     loop {

@@ -28,13 +28,13 @@ fn is_prime(n: u64) -> bool {
     if n < 2 {
         return false;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return n == 2;
     }
     let limit = (n as f64).sqrt() as u64 + 1;
     let mut i = 3;
     while i <= limit {
-        if n % i == 0 {
+        if n.is_multiple_of(i) {
             return false;
         }
         i += 2;
@@ -48,7 +48,9 @@ impl Guest for Actor {
     fn main() -> tractor::Result<u32> {
         tractor::open_nursery(|n| {
             let workers = tractor::available_parallelism().max(1) as usize;
-            let pool: Vec<_> = (0..workers).map(|i| n.start_actor(&format!("worker_{i}"))).collect::<Result<_, _>>()?;
+            let pool: Vec<_> = (0..workers)
+                .map(|i| n.start_actor(&format!("worker_{i}")))
+                .collect::<Result<_, _>>()?;
             let calls = PRIMES
                 .iter()
                 .enumerate()

@@ -98,20 +98,27 @@ impl Error {
 
     /// The error tree as indented text, one actor per line.
     pub fn render(&self) -> String {
-        let mut s = format!("actor '{}' [{:?}]: {}", self.actor_name, self.kind, self.message);
+        let mut s = format!(
+            "actor '{}' [{:?}]: {}",
+            self.actor_name, self.kind, self.message
+        );
         for c in &self.causes {
             let pad = "  ".repeat(c.depth as usize);
-            s.push_str(&format!("\n{pad}actor '{}' [{:?}]: {}", c.actor_name, c.kind, c.message));
+            s.push_str(&format!(
+                "\n{pad}actor '{}' [{:?}]: {}",
+                c.actor_name, c.kind, c.message
+            ));
         }
         s
     }
 
     /// Every actor named in this error tree, outermost first.
     pub fn actors(&self) -> Vec<&str> {
-        std::iter::once(self.actor_name.as_str()).chain(self.causes.iter().map(|c| c.actor_name.as_str())).collect()
+        std::iter::once(self.actor_name.as_str())
+            .chain(self.causes.iter().map(|c| c.actor_name.as_str()))
+            .collect()
     }
 }
-
 
 impl From<String> for Error {
     fn from(message: String) -> Error {
@@ -128,21 +135,27 @@ impl From<&str> for Error {
 /// Encode call arguments: a tuple or sequence is positional, a struct or
 /// map is by name, `()` is no arguments, any other value is one argument.
 pub fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>> {
-    let v = ciborium::Value::serialized(args).map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
+    let v = ciborium::Value::serialized(args)
+        .map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
     let v = match v {
         ciborium::Value::Null => ciborium::Value::Array(vec![]),
         a @ (ciborium::Value::Array(_) | ciborium::Value::Map(_)) => a,
         one => ciborium::Value::Array(vec![one]),
     };
     let mut out = Vec::new();
-    ciborium::into_writer(&v, &mut out).map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
+    ciborium::into_writer(&v, &mut out)
+        .map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
     Ok(out)
 }
 
 /// Decode a CBOR result into `R`.
 pub fn decode<R: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<R> {
-    ciborium::from_reader(bytes)
-        .map_err(|e| Error::new(format!("cannot decode {what} as {}: {e}", std::any::type_name::<R>())))
+    ciborium::from_reader(bytes).map_err(|e| {
+        Error::new(format!(
+            "cannot decode {what} as {}: {e}",
+            std::any::type_name::<R>()
+        ))
+    })
 }
 
 /// The current actor's identity.
@@ -181,7 +194,9 @@ pub fn log(level: wit::log::Level, message: &str) {
 /// nursery never ends before its children. A child failure surfaces as the
 /// error even if `body` never looked at that child.
 pub fn open_nursery<T>(body: impl FnOnce(&Nursery) -> Result<T>) -> Result<T> {
-    let n = Nursery { inner: wit::runtime::Nursery::new() };
+    let n = Nursery {
+        inner: wit::runtime::Nursery::new(),
+    };
     let r = body(&n);
     if r.is_err() {
         // An error in the body cancels the nursery, as in trio.
@@ -205,17 +220,30 @@ pub struct Nursery {
 impl Nursery {
     /// Start a daemon child running this actor's own component.
     pub fn start_actor(&self, name: &str) -> Result<Portal> {
-        Ok(Portal { inner: self.inner.start_actor(name, None)? })
+        Ok(Portal {
+            inner: self.inner.start_actor(name, None)?,
+        })
     }
 
     /// Start a daemon child running manifest component `component`.
     pub fn start_actor_of(&self, name: &str, component: &str) -> Result<Portal> {
-        Ok(Portal { inner: self.inner.start_actor(name, Some(component))? })
+        Ok(Portal {
+            inner: self.inner.start_actor(name, Some(component))?,
+        })
     }
 
     /// Start a child of this actor's own component that runs `func` once.
-    pub fn run_in_actor<A: Serialize + ?Sized>(&self, name: &str, func: &str, args: &A) -> Result<Portal> {
-        Ok(Portal { inner: self.inner.run_in_actor(name, None, func, &encode_args(args)?)? })
+    pub fn run_in_actor<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        func: &str,
+        args: &A,
+    ) -> Result<Portal> {
+        Ok(Portal {
+            inner: self
+                .inner
+                .run_in_actor(name, None, func, &encode_args(args)?)?,
+        })
     }
 
     /// Start a child of component `component` that runs `func` once.
@@ -226,7 +254,11 @@ impl Nursery {
         func: &str,
         args: &A,
     ) -> Result<Portal> {
-        Ok(Portal { inner: self.inner.run_in_actor(name, Some(component), func, &encode_args(args)?)? })
+        Ok(Portal {
+            inner: self
+                .inner
+                .run_in_actor(name, Some(component), func, &encode_args(args)?)?,
+        })
     }
 
     /// Cancel every child and wait until they have exited.
@@ -247,14 +279,26 @@ impl Portal {
     }
 
     /// Call `func` on the child and wait for its result.
-    pub fn run<R: DeserializeOwned, A: Serialize + ?Sized>(&self, func: &str, args: &A) -> Result<R> {
+    pub fn run<R: DeserializeOwned, A: Serialize + ?Sized>(
+        &self,
+        func: &str,
+        args: &A,
+    ) -> Result<R> {
         self.start(func, args)?.get()
     }
 
     /// Start calling `func` without waiting; see [`as_completed`].
-    pub fn start<R: DeserializeOwned, A: Serialize + ?Sized>(&self, func: &str, args: &A) -> Result<Call<R>> {
+    pub fn start<R: DeserializeOwned, A: Serialize + ?Sized>(
+        &self,
+        func: &str,
+        args: &A,
+    ) -> Result<Call<R>> {
         let inner = self.inner.run(func, &encode_args(args)?)?;
-        Ok(Call { inner, func: func.to_string(), _r: PhantomData })
+        Ok(Call {
+            inner,
+            func: func.to_string(),
+            _r: PhantomData,
+        })
     }
 
     /// The return value of a `run_in_actor` child.
@@ -278,14 +322,24 @@ pub struct Call<R> {
 impl<R: DeserializeOwned> Call<R> {
     /// Wait for the result (checkpoint).
     pub fn get(self) -> Result<R> {
-        decode(&self.inner.get()?, &format!("the result of `{}`", self.func))
+        decode(
+            &self.inner.get()?,
+            &format!("the result of `{}`", self.func),
+        )
     }
 }
 
 /// Wait for many calls at once, yielding `(index, result)` in completion
 /// order: the index is the call's position in `calls`.
 pub fn as_completed<R: DeserializeOwned>(calls: Vec<Call<R>>) -> AsCompleted<R> {
-    AsCompleted { pending: calls.into_iter().enumerate().map(|(i, c)| Some((i, c))).collect(), ready: Vec::new() }
+    AsCompleted {
+        pending: calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Some((i, c)))
+            .collect(),
+        ready: Vec::new(),
+    }
 }
 
 /// Iterator returned by [`as_completed`].
@@ -301,15 +355,19 @@ impl<R: DeserializeOwned> Iterator for AsCompleted<R> {
         if let Some(r) = self.ready.pop() {
             return Some(r);
         }
-        let live: Vec<usize> = (0..self.pending.len()).filter(|&i| self.pending[i].is_some()).collect();
+        let live: Vec<usize> = (0..self.pending.len())
+            .filter(|&i| self.pending[i].is_some())
+            .collect();
         if live.is_empty() {
             return None;
         }
         let ready_slots = {
             // Pollables are children of their calls: drop them before any
             // call is consumed.
-            let pollables: Vec<_> =
-                live.iter().map(|&i| self.pending[i].as_ref().expect("live").1.inner.subscribe()).collect();
+            let pollables: Vec<_> = live
+                .iter()
+                .map(|&i| self.pending[i].as_ref().expect("live").1.inner.subscribe())
+                .collect();
             let refs: Vec<&wit::poll::Pollable> = pollables.iter().collect();
             wit::poll::poll(&refs)
         };

@@ -95,10 +95,18 @@ impl Guest for Actor {
     /// A chain of `depth` actors below this one; the leaf fails if asked.
     fn nest(depth: u32, fail_at_leaf: bool) -> Result<u32, Error> {
         if depth == 0 {
-            return if fail_at_leaf { Err(Error::new("leaf failed on purpose")) } else { Ok(1) };
+            return if fail_at_leaf {
+                Err(Error::new("leaf failed on purpose"))
+            } else {
+                Ok(1)
+            };
         }
         open_nursery(|n| {
-            let p = n.run_in_actor(&format!("level_{depth}"), "nest", &(depth - 1, fail_at_leaf))?;
+            let p = n.run_in_actor(
+                &format!("level_{depth}"),
+                "nest",
+                &(depth - 1, fail_at_leaf),
+            )?;
             Ok(1 + p.result::<u32>()?)
         })
     }
@@ -137,7 +145,11 @@ impl Guest for Actor {
         open_nursery(|n| {
             if levels > 0 {
                 for i in 0..width {
-                    n.run_in_actor(&format!("{}.{i}", me.name), "sleepers", &(width, levels - 1))?;
+                    n.run_in_actor(
+                        &format!("{}.{i}", me.name),
+                        "sleepers",
+                        &(width, levels - 1),
+                    )?;
                 }
             }
             tractor::sleep_forever()
@@ -151,17 +163,21 @@ impl Guest for Actor {
             assert_eq!(sum, 3);
             p.cancel_actor()?;
             match p.run::<i64, _>("add", &(1, 2)) {
-                Ok(v) => Err(Error::new(format!("call into a cancelled actor returned {v}"))),
+                Ok(v) => Err(Error::new(format!(
+                    "call into a cancelled actor returned {v}"
+                ))),
                 Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
             }
         })
     }
 
     fn spawn_unknown() -> Result<String, Error> {
-        open_nursery(|n| match n.run_in_actor_of("x", "no-such-component", "add", &(1, 2)) {
-            Ok(_) => Err(Error::new("spawning an unknown component succeeded")),
-            Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
-        })
+        open_nursery(
+            |n| match n.run_in_actor_of("x", "no-such-component", "add", &(1, 2)) {
+                Ok(_) => Err(Error::new("spawning an unknown component succeeded")),
+                Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+            },
+        )
     }
 
     fn call_missing_export() -> Result<String, Error> {
@@ -179,8 +195,9 @@ impl Guest for Actor {
     /// Run `add(i, i)` in `n` children at once; gather as they complete.
     fn fan_out(n: u32) -> Result<u64, Error> {
         open_nursery(|nursery| {
-            let portals =
-                (0..n).map(|i| nursery.start_actor(&format!("adder_{i}"))).collect::<Result<Vec<_>, _>>()?;
+            let portals = (0..n)
+                .map(|i| nursery.start_actor(&format!("adder_{i}")))
+                .collect::<Result<Vec<_>, _>>()?;
             let calls = portals
                 .iter()
                 .enumerate()
