@@ -255,3 +255,20 @@ fn bad_manifests_name_the_file_and_key() {
         }
     }
 }
+
+/// The parent-death signal fires when the *thread* that forked a child
+/// exits; a tree that idles longer than tokio's blocking-pool keep-alive
+/// (10 s) would lose healthy actors if forks ran on such a thread. Letting
+/// time pass is the point of this test, not a synchronisation.
+#[test]
+fn an_idle_tree_survives_longer_than_thread_keepalive() {
+    let (mut host, id, up) = sleeping_tree(2, 2);
+    std::thread::sleep(Duration::from_secs(16));
+    let alive = common::tree_processes(&id);
+    for (name, pid) in &up {
+        assert!(alive.contains(pid), "actor {name} ({pid}) died while idle");
+    }
+    signal(host.id(), libc::SIGINT);
+    assert_eq!(host.wait().unwrap().code(), Some(130));
+    assert_no_leftovers(&id);
+}

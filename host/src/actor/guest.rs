@@ -10,7 +10,8 @@ use serde::Deserialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use wasmtime::component::{Component, HasSelf, Instance, Linker, Val};
+use std::collections::HashMap;
+use wasmtime::component::{Component, Func, HasSelf, Instance, Linker, Val};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 /// A loaded guest: its store, its instance and what it exports.
@@ -18,6 +19,8 @@ pub struct Guest {
     store: Store<ActorState>,
     instance: Instance,
     exports: Vec<String>,
+    /// Exports resolved so far, with their signatures (derived once).
+    resolved: HashMap<String, (Func, Signature)>,
     name: String,
     uid: String,
     /// Set once the instance trapped: it must not be entered again.
@@ -101,6 +104,7 @@ impl Guest {
             store,
             instance,
             exports,
+            resolved: HashMap::new(),
             name,
             uid,
             poisoned: false,
@@ -116,8 +120,11 @@ impl Guest {
         RemoteError::new(kind, msg).with_actor(&self.name, &self.uid)
     }
 
-    fn lookup(&mut self, name: &str) -> Option<wasmtime::component::Func> {
-        match name.split_once('#') {
+    fn lookup(&mut self, name: &str) -> Option<(Func, Signature)> {
+        if let Some(hit) = self.resolved.get(name) {
+            return Some(hit.clone());
+        }
+        let func = match name.split_once('#') {
             Some((iface, f)) => {
                 let i = self
                     .instance
@@ -128,7 +135,10 @@ impl Guest {
                 self.instance.get_func(&mut self.store, fi)
             }
             None => self.instance.get_func(&mut self.store, name),
-        }
+        }?;
+        let sig = Signature::from_func_type(name, &func.ty(&self.store));
+        self.resolved.insert(name.to_string(), (func, sig.clone()));
+        Some((func, sig))
     }
 
     /// Call export `func` with CBOR `args`.
@@ -142,7 +152,7 @@ impl Guest {
                 "the actor's instance trapped earlier; it takes no more calls",
             ));
         }
-        let Some(f) = self.lookup(func) else {
+        let Some((f, sig)) = self.lookup(func) else {
             return Err(self.err(
                 ErrorKind::NoSuchExport,
                 format!(
@@ -151,7 +161,6 @@ impl Guest {
                 ),
             ));
         };
-        let sig = Signature::from_func_type(func, &f.ty(&self.store));
         let vals =
             args_to_vals(&sig, args).map_err(|e| self.err(ErrorKind::BadArgs, e.to_string()))?;
         let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
