@@ -193,18 +193,23 @@ fn sigint_tears_the_tree_down_and_exits_130() {
 }
 
 #[test]
-fn a_killed_inner_actor_is_a_remote_error_naming_it() {
-    let (mut host, id, up) = sleeping_tree(2, 1);
-    let (name, pid) = up.iter().find(|(n, _)| n != "root").cloned().unwrap();
-    signal(pid, libc::SIGKILL);
+fn a_killed_inner_actor_takes_its_subtree_and_is_a_remote_error_naming_it() {
+    let (mut host, id, up) = sleeping_tree(2, 2);
+    let pid_of = |name: &str| up.iter().find(|(n, _)| n == name).map(|(_, p)| *p).unwrap();
+    let (victim, grandchildren) = (pid_of("root.0"), [pid_of("root.0.0"), pid_of("root.0.1")]);
+    signal(victim, libc::SIGKILL);
+    // Its own children must be gone within a second, whatever the rest of
+    // the tree is doing.
+    let start = std::time::Instant::now();
+    while grandchildren.iter().any(|p| common::tree_processes(&id).contains(p)) {
+        assert!(start.elapsed() < Duration::from_secs(1), "children of a killed actor survived it");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let status = host.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!("actor '{name}' died: killed by signal 9")),
-        "{err}"
-    );
+    assert!(err.contains("actor 'root.0' died: killed by signal 9"), "{err}");
     assert_no_leftovers(&id);
 }
 
