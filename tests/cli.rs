@@ -201,15 +201,24 @@ fn a_killed_inner_actor_takes_its_subtree_and_is_a_remote_error_naming_it() {
     // Its own children must be gone within a second, whatever the rest of
     // the tree is doing.
     let start = std::time::Instant::now();
-    while grandchildren.iter().any(|p| common::tree_processes(&id).contains(p)) {
-        assert!(start.elapsed() < Duration::from_secs(1), "children of a killed actor survived it");
+    while grandchildren
+        .iter()
+        .any(|p| common::tree_processes(&id).contains(p))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "children of a killed actor survived it"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let status = host.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(err.contains("actor 'root.0' died: killed by signal 9"), "{err}");
+    assert!(
+        err.contains("actor 'root.0' died: killed by signal 9"),
+        "{err}"
+    );
     assert_no_leftovers(&id);
 }
 

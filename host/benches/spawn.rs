@@ -34,10 +34,18 @@ fn measure(mut f: impl FnMut()) -> Duration {
 fn main() {
     // Every wasmtime error would capture a host backtrace otherwise.
     std::env::remove_var("RUST_BACKTRACE");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let manifest = Manifest::load(&repo.join("guests/testbed")).expect("testbed manifest");
-    let tree = Tree::prepare(&manifest, env!("CARGO_BIN_EXE_tractor-host").into()).expect("testbed builds");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tree = Tree::prepare(&manifest, env!("CARGO_BIN_EXE_tractor-host").into())
+        .expect("testbed builds");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let args = |v: &[i64]| ciborium::Value::serialized(v).unwrap();
 
     let baseline = measure(|| {
@@ -48,7 +56,10 @@ fn main() {
     let one = measure(|| {
         rt.block_on(async {
             let n = Nursery::open(&tree.driver());
-            let p = n.run_in_actor("one", Some("testbed"), "add", args(&[1, 2])).await.unwrap();
+            let p = n
+                .run_in_actor("one", Some("testbed"), "add", args(&[1, 2]))
+                .await
+                .unwrap();
             p.result().await.unwrap();
             n.wait().await.unwrap();
         })
@@ -59,7 +70,11 @@ fn main() {
             let n = Nursery::open(&tree.driver());
             let mut portals = Vec::new();
             for i in 0..10 {
-                portals.push(n.run_in_actor(&format!("w{i}"), Some("testbed"), "add", args(&[i, i])).await.unwrap());
+                portals.push(
+                    n.run_in_actor(&format!("w{i}"), Some("testbed"), "add", args(&[i, i]))
+                        .await
+                        .unwrap(),
+                );
             }
             for p in &portals {
                 p.result().await.unwrap();
@@ -86,8 +101,26 @@ fn main() {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("{:<44} {:>10} {:>8}", "figure", "median", "ratio");
-    println!("{:<44} {:>8.2}ms {:>8}", "baseline: fork+exec /bin/true", ms(baseline), "1.0x");
-    println!("{:<44} {:>8.2}ms {:>7.1}x", "spawn 1 actor -> result -> exit", ms(one), ms(one) / ms(baseline));
-    println!("{:<44} {:>8.2}ms {:>7.1}x", "spawn 10 actors concurrently -> all results", ms(ten), ms(ten) / ms(baseline));
-    println!("{:<44} {:>8.0}/s", "sequential portal.run (native caller)", calls);
+    println!(
+        "{:<44} {:>8.2}ms {:>8}",
+        "baseline: fork+exec /bin/true",
+        ms(baseline),
+        "1.0x"
+    );
+    println!(
+        "{:<44} {:>8.2}ms {:>7.1}x",
+        "spawn 1 actor -> result -> exit",
+        ms(one),
+        ms(one) / ms(baseline)
+    );
+    println!(
+        "{:<44} {:>8.2}ms {:>7.1}x",
+        "spawn 10 actors concurrently -> all results",
+        ms(ten),
+        ms(ten) / ms(baseline)
+    );
+    println!(
+        "{:<44} {:>8.0}/s",
+        "sequential portal.run (native caller)", calls
+    );
 }

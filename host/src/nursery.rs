@@ -361,7 +361,11 @@ async fn spawn_child(
         exited: watch::channel(false).0,
         grace: ctx.grace,
     });
-    ctx.children.lock().unwrap().push(Arc::downgrade(&child));
+    {
+        let mut list = ctx.children.lock().unwrap();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&child));
+    }
     let (read, write) = spawned.sock.into_split();
     tokio::spawn(writer(write, rx));
     tokio::spawn(supervise(child.clone(), read, spawned.child, on_end));
@@ -598,6 +602,8 @@ struct NurseryState {
 struct NurseryInner {
     ctx: Arc<ActorCtx>,
     scope: CancellationToken,
+    /// Cancelled once the nursery is closed or dropped, to end its watcher.
+    closed: CancellationToken,
     state: Mutex<NurseryState>,
     changed: watch::Sender<u64>,
 }
@@ -641,14 +647,19 @@ impl Nursery {
         let inner = Arc::new(NurseryInner {
             ctx: ctx.clone(),
             scope: scope.clone(),
+            closed: CancellationToken::new(),
             state: Mutex::new(NurseryState::default()),
             changed: watch::channel(0).0,
         });
         // When the scope is cancelled (parent cancelled, or a child failed),
         // every child is cancelled too.
         let weak = Arc::downgrade(&inner);
+        let closed = inner.closed.clone();
         tokio::spawn(async move {
-            scope.cancelled().await;
+            tokio::select! {
+                _ = scope.cancelled() => {}
+                _ = closed.cancelled() => return,
+            }
             if let Some(inner) = weak.upgrade() {
                 inner.cancel_children().await;
             }
@@ -773,6 +784,7 @@ impl Nursery {
         let kids = self.inner.state.lock().unwrap().children.clone();
         futures::future::join_all(kids.iter().map(|c| c.wait_exited())).await;
         self.inner.state.lock().unwrap().closed = true;
+        self.inner.closed.cancel();
         match self.cancel_reason() {
             Some(reason) => Err(reason),
             None => Ok(()),
@@ -788,6 +800,7 @@ impl Nursery {
 
 impl Drop for Nursery {
     fn drop(&mut self) {
+        self.inner.closed.cancel();
         let open = !self.inner.state.lock().unwrap().closed;
         if open {
             // Structured concurrency still holds for a nursery dropped

@@ -239,11 +239,7 @@ impl Nursery {
         func: &str,
         args: &A,
     ) -> Result<Portal> {
-        Ok(Portal {
-            inner: self
-                .inner
-                .run_in_actor(name, None, func, &encode_args(args)?)?,
-        })
+        self.spawn_once(name, None, func, args)
     }
 
     /// Start a child of component `component` that runs `func` once.
@@ -254,10 +250,20 @@ impl Nursery {
         func: &str,
         args: &A,
     ) -> Result<Portal> {
+        self.spawn_once(name, Some(component), func, args)
+    }
+
+    fn spawn_once<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        func: &str,
+        args: &A,
+    ) -> Result<Portal> {
         Ok(Portal {
             inner: self
                 .inner
-                .run_in_actor(name, Some(component), func, &encode_args(args)?)?,
+                .run_in_actor(name, component, func, &encode_args(args)?)?,
         })
     }
 

@@ -7,10 +7,10 @@ use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::Outcome;
 use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::collections::HashMap;
 use wasmtime::component::{Component, Func, HasSelf, Instance, Linker, Val};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
