@@ -300,3 +300,22 @@ async fn a_spinning_guest_is_interrupted_on_cancel() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_daemon_fails_its_caller_and_its_nursery() {
+    let tree = testbed();
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("fragile", Some("testbed")).await.unwrap();
+    let e = call(&p, "trap", Value::Array(vec![])).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Trap, "{e}");
+    assert_eq!(e.actor_name, "fragile");
+    // A trapped instance cannot serve again: the actor as a whole failed.
+    let w = n.wait().await.unwrap_err();
+    assert_eq!(w.kind, ErrorKind::Trap, "{w}");
+    let again = call(&p, "add", cbor(&(1, 2))).await.unwrap_err();
+    assert!(
+        matches!(again.kind, ErrorKind::Trap | ErrorKind::ActorGone),
+        "{again}"
+    );
+    assert_no_leftovers(&tree.info.id);
+}

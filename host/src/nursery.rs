@@ -444,11 +444,9 @@ async fn supervise(
         ),
     };
     let clean_exit = failure.is_none() && matches!(&status, Ok(s) if s.success());
-    // An actor-level failure report beats the generic death message.
-    let death = match failure {
-        Some(f) if cancelled_by.is_none() || f.kind == ErrorKind::Protocol => f,
-        _ => death,
-    };
+    // An actor-level failure report beats the generic death message, even
+    // from a child we were cancelling: it failed before it could comply.
+    let death = failure.unwrap_or(death);
     let pending: Vec<_> = {
         let mut st = child.state.lock().unwrap();
         st.gone = Some(if death.is_cancelled() {
