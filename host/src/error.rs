@@ -33,6 +33,10 @@ pub enum ErrorKind {
     Protocol,
     /// Several failures; see `causes`.
     Group,
+    /// A stream was used after it was closed.
+    Closed,
+    /// A broadcast consumer fell more than its buffer behind.
+    Lagged,
     /// A runtime bug or resource failure.
     Internal,
 }
@@ -52,6 +56,8 @@ impl ErrorKind {
             ErrorKind::ActorGone => "actor-gone",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Group => "group",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Lagged => "lagged",
             ErrorKind::Internal => "internal",
         }
     }

@@ -35,6 +35,7 @@
 
 pub mod actor;
 pub mod component;
+pub mod context;
 pub mod error;
 pub mod manifest;
 pub mod nursery;

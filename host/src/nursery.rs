@@ -10,10 +10,11 @@
 //! the native Rust API, so a Rust program drives actors exactly as a guest
 //! does.
 
+use crate::context::{CallerContext, Receiver, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::manifest::valid_name;
 use crate::spawn::{new_uid, spawn_actor};
-use crate::wire::{self, ComponentEntry, Msg, RunRequest, StartActor};
+use crate::wire::{self, ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
@@ -158,6 +159,8 @@ impl ActorCtx {
 #[derive(Default)]
 struct ChildState {
     pending: HashMap<u64, oneshot::Sender<Outcome>>,
+    /// Open contexts into this child, by context id.
+    contexts: HashMap<u64, Arc<CallerContext>>,
     next_id: u64,
     cancelled_by: Option<String>,
     gone: Option<RemoteError>,
@@ -240,6 +243,66 @@ impl ChildActor {
             ));
         }
         Ok(rx)
+    }
+
+    fn route_context(&self, msg: Msg) {
+        let cid = match &msg {
+            Msg::Started { cid, .. }
+            | Msg::ContextDone { cid, .. }
+            | Msg::Stream { cid, .. }
+            | Msg::Credit { cid, .. }
+            | Msg::StreamEnd { cid } => *cid,
+            _ => return,
+        };
+        let mut st = self.state.lock().unwrap();
+        let Some(c) = st.contexts.get(&cid).cloned() else {
+            return; // a late frame for a context we already gave up on
+        };
+        if matches!(msg, Msg::ContextDone { .. }) {
+            st.contexts.remove(&cid);
+        }
+        drop(st);
+        c.on_frame(msg);
+    }
+
+    /// Send an `OpenContext` and register its state.
+    fn open_context(
+        &self,
+        func: &str,
+        args: ciborium::Value,
+        me: (&str, &str),
+    ) -> Result<(u64, Arc<CallerContext>), RemoteError> {
+        let mut st = self.state.lock().unwrap();
+        if let Some(by) = &st.cancelled_by {
+            return Err(self.err(
+                ErrorKind::ActorGone,
+                format!(
+                    "actor '{}' was cancelled by '{by}'; it takes no more calls",
+                    self.info.name
+                ),
+            ));
+        }
+        if let Some(gone) = &st.gone {
+            return Err(gone.clone());
+        }
+        st.next_id += 1;
+        let cid = st.next_id;
+        let ctx = CallerContext::new(StreamCore::new(cid, self.tx.clone(), &self.info.name, me));
+        st.contexts.insert(cid, ctx.clone());
+        drop(st);
+        let req = RunRequest {
+            id: cid,
+            func: func.to_string(),
+            args,
+        };
+        if self.tx.send(Msg::OpenContext(req)).is_err() {
+            self.state.lock().unwrap().contexts.remove(&cid);
+            return Err(self.err(
+                ErrorKind::ActorGone,
+                format!("actor '{}' has exited", self.info.name),
+            ));
+        }
+        Ok((cid, ctx))
     }
 
     /// Cancel the child and wait until its process has exited, killing it
@@ -367,28 +430,21 @@ async fn spawn_child(
         list.push(Arc::downgrade(&child));
     }
     let (read, write) = spawned.sock.into_split();
-    tokio::spawn(writer(write, rx));
+    tokio::spawn(wire::pump(write, rx));
     tokio::spawn(supervise(child.clone(), read, spawned.child, on_end));
     Ok(child)
-}
-
-async fn writer(mut w: tokio::net::unix::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    while let Some(msg) = rx.recv().await {
-        if wire::write_msg(&mut w, &msg).await.is_err() {
-            break;
-        }
-    }
 }
 
 /// Route the child's messages until its pipe closes, then reap it and
 /// settle everything still waiting on it.
 async fn supervise(
     child: Arc<ChildActor>,
-    mut read: tokio::net::unix::OwnedReadHalf,
+    read: tokio::net::unix::OwnedReadHalf,
     mut proc: tokio::process::Child,
     on_end: OnEnd,
 ) {
     let mut failure: Option<RemoteError> = None;
+    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
     loop {
         match wire::read_msg(&mut read).await {
             Ok(Msg::Ready { .. }) => {}
@@ -397,6 +453,13 @@ async fn supervise(
             Ok(Msg::Failed { error }) => {
                 failure.get_or_insert(error);
             }
+            Ok(
+                msg @ (Msg::Started { .. }
+                | Msg::ContextDone { .. }
+                | Msg::Stream { .. }
+                | Msg::Credit { .. }
+                | Msg::StreamEnd { .. }),
+            ) => child.route_context(msg),
             Ok(other) => {
                 failure.get_or_insert(child.err(
                     ErrorKind::Protocol,
@@ -461,6 +524,20 @@ async fn supervise(
     };
     for (_, tx) in pending {
         let _ = tx.send(Err(death.clone()));
+    }
+    let contexts: Vec<_> = child
+        .state
+        .lock()
+        .unwrap()
+        .contexts
+        .drain()
+        .map(|(_, c)| c)
+        .collect();
+    for c in contexts {
+        c.finish(match &cancelled_by {
+            Some(by) if death.is_cancelled() => ContextOutcome::Cancelled { by: by.clone() },
+            _ => ContextOutcome::Failed(death.clone()),
+        });
     }
     let outcome = if child.run_once {
         child.result.send_if_modified(|r| {
@@ -587,6 +664,78 @@ impl Portal {
     /// Cancel the child and wait for its process to exit.
     pub async fn cancel_actor(&self, by: &str) {
         self.child.cancel(by).await
+    }
+
+    /// Open a 2-way context on export `func` of the child (whose first
+    /// parameter is the context) and wait for the value it passes to
+    /// `started`. `me` names the caller (name, uid) for the callee's errors.
+    pub async fn open_context(
+        &self,
+        func: &str,
+        args: ciborium::Value,
+        me: (&str, &str),
+    ) -> Result<(Context, Vec<u8>), RemoteError> {
+        let (cid, state) = self.child.open_context(func, args, me)?;
+        let ctx = Context {
+            cid,
+            child: self.child.clone(),
+            state,
+            caller: me.0.to_string(),
+        };
+        let first = ctx.state.started().await?;
+        Ok((ctx, first))
+    }
+}
+
+/// The caller's handle on an open context.
+#[derive(Debug)]
+pub struct Context {
+    cid: u64,
+    child: Arc<ChildActor>,
+    state: Arc<CallerContext>,
+    caller: String,
+}
+
+impl Context {
+    /// The callee's identity.
+    pub fn callee(&self) -> &ActorInfo {
+        &self.child.info
+    }
+
+    /// The shared state, for waiting on it without borrowing the handle.
+    pub fn state(&self) -> Arc<CallerContext> {
+        self.state.clone()
+    }
+
+    /// Open the context's stream (once).
+    pub fn open_stream(&self) -> Result<Receiver, RemoteError> {
+        self.state.stream.open()
+    }
+
+    /// Wait for the callee's function to end: its return value, a
+    /// cancellation naming the canceller, or its failure.
+    pub async fn result(&self) -> ContextOutcome {
+        self.state.outcome().await
+    }
+
+    /// Cancel the callee's function (with the caller's failure, if it is
+    /// failing). Returns at once; see [`Context::result`] for the outcome.
+    pub fn cancel(&self, error: Option<RemoteError>) {
+        if !self.state.is_done() {
+            let _ = self.child.tx.send(Msg::CancelContext {
+                cid: self.cid,
+                by: self.caller.clone(),
+                error,
+            });
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // Structured: a context nobody holds any more must not keep the
+        // callee's function running.
+        self.cancel(None);
     }
 }
 

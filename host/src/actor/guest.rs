@@ -2,7 +2,7 @@
 //! with CBOR arguments typed by the export's own signature.
 
 use super::host_api::tractor::actor::{identity, log, runtime, types};
-use super::host_api::ActorState;
+use super::host_api::{ActorState, ContextRes};
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::Outcome;
 use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
@@ -11,38 +11,55 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use wasmtime::component::{Component, Func, HasSelf, Instance, Linker, Val};
+use wasmtime::component::{
+    Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val,
+};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
-/// A loaded guest: its store, its instance and what it exports.
+/// A component loaded and linked once per actor process; every instance
+/// of the actor (the main one, one per open context) comes from it.
+pub struct GuestTemplate {
+    engine: Engine,
+    pre: InstancePre<ActorState>,
+    component_name: String,
+    exports: Arc<Vec<String>>,
+}
+
+/// One instance of the actor's component in its own store.
 pub struct Guest {
     store: Store<ActorState>,
     instance: Instance,
-    exports: Vec<String>,
+    exports: Arc<Vec<String>>,
     /// Exports resolved so far, with their signatures (derived once).
-    resolved: HashMap<String, (Func, Signature)>,
+    resolved: HashMap<String, Export>,
     name: String,
     uid: String,
     /// Set once the instance trapped: it must not be entered again.
     poisoned: bool,
 }
 
-/// Set by the actor when it is cancelled; the epoch callback then traps a
-/// guest that keeps running wasm instead of reaching a checkpoint.
+/// A resolved export: the function, its signature and whether its first
+/// parameter is a `borrow<context>`.
+#[derive(Clone)]
+struct Export {
+    func: Func,
+    sig: Signature,
+    takes_context: bool,
+}
+
+/// Set when the guest must stop running wasm; the epoch callback then
+/// traps it at its next loop back-edge or call.
 pub type InterruptFlag = Arc<AtomicBool>;
 
-impl Guest {
-    /// Load the precompiled component at `cwasm` and instantiate it.
-    pub async fn load(
+impl GuestTemplate {
+    /// Load the precompiled component at `cwasm` and link it.
+    pub fn load(
         engine: &Engine,
         component_name: &str,
         cwasm: &Path,
-        state: ActorState,
-        interrupt: InterruptFlag,
-    ) -> Result<Guest, RemoteError> {
-        let name = state.ctx.me.name.clone();
-        let uid = state.ctx.me.uid.clone();
-        let fail = |kind, msg: String| RemoteError::new(kind, msg).with_actor(&name, &uid);
+        who: (&str, &str),
+    ) -> Result<GuestTemplate, RemoteError> {
+        let fail = |kind, msg: String| RemoteError::new(kind, msg).with_actor(who.0, who.1);
         // SAFETY: the file is one of our cache entries, written once
         // (atomically renamed into place) and never modified afterwards.
         let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
@@ -77,40 +94,58 @@ impl Guest {
                 _ => exports.push(export.to_string()),
             }
         }
-        let mut store = Store::new(engine, state);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if interrupt.load(Ordering::Relaxed) {
-                Err(Trap::Interrupt.into())
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
-        });
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             fail(
                 ErrorKind::SpawnFailed,
                 format!("component `{component_name}` cannot be linked: {e:#}"),
             )
         })?;
-        let instance = pre.instantiate_async(&mut store).await.map_err(|e| {
+        Ok(GuestTemplate {
+            engine: engine.clone(),
+            pre,
+            component_name: component_name.to_string(),
+            exports: Arc::new(exports),
+        })
+    }
+
+    /// A fresh instance in a fresh store; `interrupt` stops it running wasm.
+    pub async fn instantiate(
+        &self,
+        state: ActorState,
+        interrupt: Vec<InterruptFlag>,
+    ) -> Result<Guest, RemoteError> {
+        let name = state.ctx.me.name.clone();
+        let uid = state.ctx.me.uid.clone();
+        let mut store = Store::new(&self.engine, state);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if interrupt.iter().any(|f| f.load(Ordering::Relaxed)) {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
             let mut err = trap_error(&e, &name, &uid);
             err.message = format!(
-                "component `{component_name}` failed to start: {}",
-                err.message
+                "component `{}` failed to start: {}",
+                self.component_name, err.message
             );
             err
         })?;
         Ok(Guest {
             store,
             instance,
-            exports,
+            exports: self.exports.clone(),
             resolved: HashMap::new(),
             name,
             uid,
             poisoned: false,
         })
     }
+}
 
+impl Guest {
     /// True once a trap made the instance unusable.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
@@ -120,25 +155,42 @@ impl Guest {
         RemoteError::new(kind, msg).with_actor(&self.name, &self.uid)
     }
 
-    fn lookup(&mut self, name: &str) -> Option<(Func, Signature)> {
+    fn lookup(&mut self, name: &str) -> Result<Export, RemoteError> {
         if let Some(hit) = self.resolved.get(name) {
-            return Some(hit.clone());
+            return Ok(hit.clone());
         }
         let func = match name.split_once('#') {
-            Some((iface, f)) => {
-                let i = self
-                    .instance
-                    .get_export_index(&mut self.store, None, iface)?;
-                let fi = self
-                    .instance
-                    .get_export_index(&mut self.store, Some(&i), f)?;
-                self.instance.get_func(&mut self.store, fi)
-            }
+            Some((iface, f)) => self
+                .instance
+                .get_export_index(&mut self.store, None, iface)
+                .and_then(|i| self.instance.get_export_index(&mut self.store, Some(&i), f))
+                .and_then(|fi| self.instance.get_func(&mut self.store, fi)),
             None => self.instance.get_func(&mut self.store, name),
-        }?;
-        let sig = Signature::from_func_type(name, &func.ty(&self.store));
-        self.resolved.insert(name.to_string(), (func, sig.clone()));
-        Some((func, sig))
+        };
+        let Some(func) = func else {
+            return Err(self.err(
+                ErrorKind::NoSuchExport,
+                format!(
+                    "component has no export `{name}` (exports: {})",
+                    self.exports.join(", ")
+                ),
+            ));
+        };
+        let ty = func.ty(&self.store);
+        let takes_context = ty.params().next().is_some_and(
+            |(_, t)| matches!(t, Type::Borrow(r) if r == ResourceType::host::<ContextRes>()),
+        );
+        let mut sig = Signature::from_func_type(name, &ty);
+        if takes_context {
+            sig.params.remove(0);
+        }
+        let export = Export {
+            func,
+            sig,
+            takes_context,
+        };
+        self.resolved.insert(name.to_string(), export.clone());
+        Ok(export)
     }
 
     /// Call export `func` with CBOR `args`.
@@ -146,25 +198,76 @@ impl Guest {
     /// An export whose result is `result<T, E>` returns `T` on `ok`, and on
     /// `err` fails with a `guest` error built from `E`.
     pub async fn call(&mut self, func: &str, args: &ciborium::Value) -> Outcome {
+        let export = self.lookup(func)?;
+        if export.takes_context {
+            return Err(self.err(
+                ErrorKind::BadArgs,
+                format!("export `{func}` takes a context: open it with open-context, not run"),
+            ));
+        }
+        self.invoke(func, &export, None, args).await
+    }
+
+    /// Run context function `func` with `ctx` as its first argument.
+    pub async fn call_context(
+        &mut self,
+        func: &str,
+        args: &ciborium::Value,
+        ctx: ContextRes,
+    ) -> Outcome {
+        let export = self.lookup(func)?;
+        if !export.takes_context {
+            return Err(self.err(
+                ErrorKind::BadArgs,
+                format!("export `{func}` does not take a context as its first parameter: call it with run"),
+            ));
+        }
+        let res = self
+            .store
+            .data_mut()
+            .table
+            .push(ctx)
+            .map_err(|e| self.err(ErrorKind::Internal, format!("resource table: {e}")))?;
+        let borrowed = Resource::<ContextRes>::new_borrow(res.rep())
+            .try_into_resource_any(&mut self.store)
+            .map_err(|e| {
+                self.err(
+                    ErrorKind::Internal,
+                    format!("cannot pass the context: {e:#}"),
+                )
+            })?;
+        let outcome = self
+            .invoke(func, &export, Some(Val::Resource(borrowed)), args)
+            .await;
+        let _ = self.store.data_mut().table.delete(res);
+        outcome
+    }
+
+    async fn invoke(
+        &mut self,
+        func: &str,
+        export: &Export,
+        first: Option<Val>,
+        args: &ciborium::Value,
+    ) -> Outcome {
         if self.poisoned {
             return Err(self.err(
                 ErrorKind::ActorGone,
                 "the actor's instance trapped earlier; it takes no more calls",
             ));
         }
-        let Some((f, sig)) = self.lookup(func) else {
-            return Err(self.err(
-                ErrorKind::NoSuchExport,
-                format!(
-                    "component has no export `{func}` (exports: {})",
-                    self.exports.join(", ")
-                ),
-            ));
-        };
-        let vals =
-            args_to_vals(&sig, args).map_err(|e| self.err(ErrorKind::BadArgs, e.to_string()))?;
+        let sig = &export.sig;
+        let mut vals =
+            args_to_vals(sig, args).map_err(|e| self.err(ErrorKind::BadArgs, e.to_string()))?;
+        if let Some(first) = first {
+            vals.insert(0, first);
+        }
         let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
-        if let Err(e) = f.call_async(&mut self.store, &vals, &mut results).await {
+        if let Err(e) = export
+            .func
+            .call_async(&mut self.store, &vals, &mut results)
+            .await
+        {
             self.poisoned = true;
             return Err(trap_error(&e, &self.name, &self.uid));
         }

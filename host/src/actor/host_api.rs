@@ -4,8 +4,10 @@
 //! races it against the actor's cancellation and the scopes of the guest's
 //! open nurseries, as trio's checkpoints do.
 
+use crate::context::{CalleeContext, Receiver};
 use crate::error::{ErrorKind, RemoteError};
-use crate::nursery::{ActorCtx, Nursery, Outcome, PendingCall, Portal};
+use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal};
+use crate::wire::ContextOutcome;
 use std::future::Future;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +24,8 @@ wasmtime::component::bindgen!({
         "tractor:actor/runtime.nursery": NurseryRes,
         "tractor:actor/runtime.portal": PortalRes,
         "tractor:actor/runtime.call": CallRes,
+        "tractor:actor/runtime.context": ContextRes,
+        "tractor:actor/runtime.stream": StreamRes,
     },
 });
 
@@ -38,6 +42,9 @@ pub struct ActorState {
     /// Nurseries the guest has open, innermost last: their scopes are part
     /// of every checkpoint.
     open: Vec<Arc<Nursery>>,
+    /// For an instance serving a context: that context, whose cancellation
+    /// is part of every checkpoint.
+    callee: Option<Arc<CalleeContext>>,
 }
 
 impl WasiView for ActorState {
@@ -51,12 +58,17 @@ impl WasiView for ActorState {
 
 impl ActorState {
     /// State for a new store.
-    pub fn new(wasi: WasiCtx, ctx: Arc<ActorCtx>) -> ActorState {
+    pub fn new(
+        wasi: WasiCtx,
+        ctx: Arc<ActorCtx>,
+        callee: Option<Arc<CalleeContext>>,
+    ) -> ActorState {
         ActorState {
             wasi,
             table: ResourceTable::new(),
             ctx,
             open: Vec::new(),
+            callee,
         }
     }
 
@@ -65,6 +77,7 @@ impl ActorState {
         Scopes {
             ctx: self.ctx.clone(),
             open: self.open.clone(),
+            callee: self.callee.clone(),
         }
     }
 
@@ -78,6 +91,7 @@ impl ActorState {
 struct Scopes {
     ctx: Arc<ActorCtx>,
     open: Vec<Arc<Nursery>>,
+    callee: Option<Arc<CalleeContext>>,
 }
 
 impl Scopes {
@@ -85,6 +99,9 @@ impl Scopes {
     fn cancel_error(&self) -> Option<RemoteError> {
         if self.ctx.cancel.is_cancelled() {
             return Some(self.ctx.cancelled_error());
+        }
+        if let Some(e) = self.callee.as_ref().and_then(|c| c.cancel_error()) {
+            return Some(e);
         }
         self.open.iter().rev().find_map(|n| n.cancel_reason())
     }
@@ -96,6 +113,7 @@ impl Scopes {
         }
         let mut tokens = vec![self.ctx.cancel.clone()];
         tokens.extend(self.open.iter().map(|n| n.scope().clone()));
+        tokens.extend(self.callee.iter().map(|c| c.cancel.clone()));
         let any = futures::future::select_all(tokens.iter().map(|t| Box::pin(t.cancelled())));
         tokio::select! {
             v = fut => Ok(v),
@@ -119,6 +137,33 @@ pub struct PortalRes {
 /// Guest handle on a call in flight.
 pub struct CallRes {
     state: CallState,
+    cancel: CancellationToken,
+}
+
+/// Guest handle on a context, from either side.
+pub struct ContextRes {
+    role: Role,
+    cancel: CancellationToken,
+}
+
+enum Role {
+    Caller(nursery::Context),
+    Callee(Arc<CalleeContext>),
+}
+
+impl ContextRes {
+    /// The callee's handle, passed to the context function.
+    pub fn callee(ctx: Arc<CalleeContext>, cancel: CancellationToken) -> ContextRes {
+        ContextRes {
+            role: Role::Callee(ctx),
+            cancel,
+        }
+    }
+}
+
+/// Guest handle on a stream consumer.
+pub struct StreamRes {
+    rx: Arc<tokio::sync::Mutex<Receiver>>,
     cancel: CancellationToken,
 }
 
@@ -159,6 +204,85 @@ impl Pollable for NurseryRes {
             _ = self.nursery.settled() => {},
             _ = self.cancel.cancelled() => {}
         }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for ContextRes {
+    async fn ready(&mut self) {
+        if let Role::Caller(c) = &self.role {
+            tokio::select! {
+                _ = c.result() => {},
+                _ = self.cancel.cancelled() => {}
+            }
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for StreamRes {
+    async fn ready(&mut self) {
+        let rx = self.rx.clone();
+        tokio::select! {
+            _ = async move { rx.lock().await.ready().await } => {},
+            _ = self.cancel.cancelled() => {}
+        }
+    }
+}
+
+/// WIT `error` → RemoteError (the tree rebuilt from pre-order + depth).
+pub fn from_wit(e: types::Error) -> RemoteError {
+    fn node(
+        kind: types::ErrorKind,
+        actor_name: String,
+        actor_uid: String,
+        message: String,
+        backtrace: Option<String>,
+    ) -> RemoteError {
+        RemoteError {
+            kind: kind_from_wit(kind),
+            actor_name,
+            actor_uid,
+            message,
+            backtrace,
+            causes: Vec::new(),
+        }
+    }
+    fn attach(parent: &mut RemoteError, child: RemoteError, depth: u32) {
+        match parent.causes.last_mut() {
+            Some(last) if depth > 1 => attach(last, child, depth - 1),
+            _ => parent.causes.push(child),
+        }
+    }
+    let mut root = node(e.kind, e.actor_name, e.actor_uid, e.message, e.backtrace);
+    for n in e.causes {
+        let depth = n.depth;
+        attach(
+            &mut root,
+            node(n.kind, n.actor_name, n.actor_uid, n.message, n.backtrace),
+            depth,
+        );
+    }
+    root
+}
+
+fn kind_from_wit(k: types::ErrorKind) -> ErrorKind {
+    use types::ErrorKind as W;
+    match k {
+        W::Guest => ErrorKind::Guest,
+        W::Trap => ErrorKind::Trap,
+        W::Cancelled => ErrorKind::Cancelled,
+        W::BadArgs => ErrorKind::BadArgs,
+        W::NoSuchExport => ErrorKind::NoSuchExport,
+        W::NoSuchComponent => ErrorKind::NoSuchComponent,
+        W::SpawnFailed => ErrorKind::SpawnFailed,
+        W::ActorDied => ErrorKind::ActorDied,
+        W::ActorGone => ErrorKind::ActorGone,
+        W::Protocol => ErrorKind::Protocol,
+        W::Group => ErrorKind::Group,
+        W::Closed => ErrorKind::Closed,
+        W::Lagged => ErrorKind::Lagged,
+        W::Internal => ErrorKind::Internal,
     }
 }
 
@@ -205,6 +329,8 @@ fn kind_to_wit(k: ErrorKind) -> types::ErrorKind {
         ErrorKind::ActorGone => W::ActorGone,
         ErrorKind::Protocol => W::Protocol,
         ErrorKind::Group => W::Group,
+        ErrorKind::Closed => W::Closed,
+        ErrorKind::Lagged => W::Lagged,
         ErrorKind::Internal => W::Internal,
     }
 }
@@ -374,6 +500,35 @@ impl runtime::HostPortal for ActorState {
         Ok(Ok(()))
     }
 
+    async fn open_context(
+        &mut self,
+        this: Resource<PortalRes>,
+        func: String,
+        args: Vec<u8>,
+    ) -> R<Wit<(Resource<ContextRes>, Vec<u8>)>> {
+        let args = match self.parse_args(&func, &args) {
+            Ok(a) => a,
+            Err(e) => return wit(Err(e)),
+        };
+        let portal = self.table.get(&this)?.portal.clone();
+        let me = (self.ctx.me.name.clone(), self.ctx.me.uid.clone());
+        let opened = self
+            .scopes()
+            .guard(portal.open_context(&func, args, (&me.0, &me.1)))
+            .await
+            .and_then(|r| r);
+        match opened {
+            Ok((ctx, first)) => {
+                let res = self.table.push(ContextRes {
+                    role: Role::Caller(ctx),
+                    cancel: self.ctx.cancel.clone(),
+                })?;
+                Ok(Ok((res, first)))
+            }
+            Err(e) => wit(Err(e)),
+        }
+    }
+
     async fn drop(&mut self, this: Resource<PortalRes>) -> R<()> {
         // The nursery still owns the child; dropping the handle does not end it.
         self.table.delete(this)?;
@@ -469,5 +624,118 @@ impl ActorState {
 
     fn close(&mut self, n: &Arc<Nursery>) {
         self.open.retain(|o| !Arc::ptr_eq(o, n));
+    }
+}
+
+impl runtime::HostContext for ActorState {
+    async fn started(&mut self, this: Resource<ContextRes>, value: Vec<u8>) -> R<Wit<()>> {
+        let r = match &self.table.get(&this)?.role {
+            Role::Callee(c) => c.started(value),
+            Role::Caller(_) => Err(self.err(
+                ErrorKind::BadArgs,
+                "`started` is for the callee of a context, not its caller",
+            )),
+        };
+        wit(r)
+    }
+
+    async fn open_stream(&mut self, this: Resource<ContextRes>) -> R<Wit<Resource<StreamRes>>> {
+        let rx = match &self.table.get(&this)?.role {
+            Role::Callee(c) => c.open_stream(),
+            Role::Caller(c) => c.open_stream(),
+        };
+        match rx {
+            Ok(rx) => {
+                let res = StreamRes {
+                    rx: Arc::new(tokio::sync::Mutex::new(rx)),
+                    cancel: self.ctx.cancel.clone(),
+                };
+                Ok(Ok(self.table.push(res)?))
+            }
+            Err(e) => wit(Err(e)),
+        }
+    }
+
+    async fn result(&mut self, this: Resource<ContextRes>) -> R<Wit<runtime::ContextOutcome>> {
+        let outcome = match &self.table.get(&this)?.role {
+            Role::Caller(c) => {
+                let c = c.state();
+                self.scopes().guard(async move { c.outcome().await }).await
+            }
+            Role::Callee(_) => Err(self.err(
+                ErrorKind::BadArgs,
+                "`result` is for the caller of a context",
+            )),
+        };
+        wit(outcome.and_then(|o| match o {
+            ContextOutcome::Returned(v) => Ok(runtime::ContextOutcome::Returned(cbor_bytes(&v))),
+            ContextOutcome::Cancelled { by } => Ok(runtime::ContextOutcome::Cancelled(by)),
+            ContextOutcome::Failed(e) => Err(e),
+        }))
+    }
+
+    async fn subscribe_result(&mut self, this: Resource<ContextRes>) -> R<Resource<DynPollable>> {
+        subscribe(&mut self.table, this)
+    }
+
+    async fn cancel(&mut self, this: Resource<ContextRes>, reason: Option<types::Error>) -> R<()> {
+        let reason =
+            reason.map(|e| from_wit(e).attribute_if_blank(&self.ctx.me.name, &self.ctx.me.uid));
+        match &self.table.get(&this)?.role {
+            Role::Caller(c) => c.cancel(reason),
+            Role::Callee(c) => c.cancel_by(&self.ctx.me.name, reason),
+        }
+        Ok(())
+    }
+
+    async fn drop(&mut self, this: Resource<ContextRes>) -> R<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl runtime::HostStream for ActorState {
+    async fn send(&mut self, this: Resource<StreamRes>, value: Vec<u8>) -> R<Wit<()>> {
+        let rx = self.table.get(&this)?.rx.clone();
+        let core = rx.lock().await.core().clone();
+        wit(self.scopes().guard(core.send(value)).await.and_then(|r| r))
+    }
+
+    async fn receive(&mut self, this: Resource<StreamRes>) -> R<Wit<Option<Vec<u8>>>> {
+        let rx = self.table.get(&this)?.rx.clone();
+        wit(self
+            .scopes()
+            .guard(async move { rx.lock().await.recv().await })
+            .await
+            .and_then(|r| r))
+    }
+
+    async fn subscribe_ready(&mut self, this: Resource<StreamRes>) -> R<Resource<DynPollable>> {
+        subscribe(&mut self.table, this)
+    }
+
+    async fn close(&mut self, this: Resource<StreamRes>) -> R<()> {
+        let rx = self.table.get(&this)?.rx.clone();
+        rx.lock().await.core().close();
+        Ok(())
+    }
+
+    async fn subscribe(
+        &mut self,
+        this: Resource<StreamRes>,
+        capacity: u32,
+    ) -> R<Resource<StreamRes>> {
+        let rx = self.table.get(&this)?.rx.clone();
+        let sub = rx.lock().await.subscribe(capacity);
+        let res = StreamRes {
+            rx: Arc::new(tokio::sync::Mutex::new(sub)),
+            cancel: self.ctx.cancel.clone(),
+        };
+        Ok(self.table.push(res)?)
+    }
+
+    async fn drop(&mut self, this: Resource<StreamRes>) -> R<()> {
+        self.table.delete(this)?;
+        Ok(())
     }
 }

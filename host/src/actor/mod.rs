@@ -14,15 +14,19 @@ pub mod host_api;
 pub mod output;
 
 use crate::component;
+use crate::context::{CalleeContext, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::{ActorCtx, ActorInfo, TreeInfo};
 use crate::spawn;
+use crate::wire::ContextOutcome;
 use crate::wire::{self, Msg, RunRequest, StartActor};
-use guest::{Guest, InterruptFlag};
-use host_api::ActorState;
+use guest::{Guest, GuestTemplate, InterruptFlag};
+use host_api::{ActorState, ContextRes};
 use output::{Prefixed, Target};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -66,7 +70,7 @@ async fn run() -> i32 {
             return 64;
         }
     };
-    let (mut read, mut write) = sock.into_split();
+    let (mut read, write) = sock.into_split();
     let start = match wire::read_msg(&mut read).await {
         Ok(Msg::Start(s)) => s,
         Ok(other) => {
@@ -79,14 +83,8 @@ async fn run() -> i32 {
         }
     };
 
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Msg>();
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            if wire::write_msg(&mut write, &msg).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Msg>();
+    let writer = tokio::spawn(wire::pump(write, out_rx));
 
     let code = serve(start, read, out_tx).await;
     let _ = writer.await;
@@ -112,25 +110,117 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
     )
 }
 
+/// What the actor process shares between its serving loop, its reader and
+/// its context tasks.
+struct Actor {
+    ctx: Arc<ActorCtx>,
+    engine: wasmtime::Engine,
+    template: GuestTemplate,
+    out: mpsc::UnboundedSender<Msg>,
+    stdout: Prefixed,
+    stderr: Prefixed,
+    /// Set once the actor is cancelled (stops wasm in every instance).
+    interrupt: InterruptFlag,
+    /// Contexts being served, by context id.
+    contexts: Mutex<HashMap<u64, Arc<CalleeContext>>>,
+}
+
+impl Actor {
+    fn state(&self, callee: Option<Arc<CalleeContext>>) -> ActorState {
+        let wasi = wasmtime_wasi::WasiCtx::builder()
+            .stdout(self.stdout.clone())
+            .stderr(self.stderr.clone())
+            .build();
+        ActorState::new(wasi, self.ctx.clone(), callee)
+    }
+
+    /// After `SPIN_GRACE`, set `flag` and keep ticking the epoch so a guest
+    /// still running wasm traps at its next check.
+    fn interrupt_after_grace(&self, flag: InterruptFlag) {
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SPIN_GRACE).await;
+            flag.store(true, Ordering::Relaxed);
+            for _ in 0..(RETURN_GRACE.as_millis() / 5 + 1) {
+                engine.increment_epoch();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+
+    /// Serve one context in an instance of its own, so it runs concurrently
+    /// with plain calls and with other contexts.
+    async fn serve_context(self: Arc<Self>, req: RunRequest, callee: Arc<CalleeContext>) {
+        let own_flag: InterruptFlag = Default::default();
+        let watch = {
+            let (me, cancel, flag) = (self.clone(), callee.cancel.clone(), own_flag.clone());
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                me.interrupt_after_grace(flag);
+            })
+        };
+        let res = ContextRes::callee(callee.clone(), self.ctx.cancel.clone());
+        let outcome = match self
+            .template
+            .instantiate(
+                self.state(Some(callee.clone())),
+                vec![self.interrupt.clone(), own_flag],
+            )
+            .await
+        {
+            Ok(mut guest) => {
+                let call = guest.call_context(&req.func, &req.args, res);
+                let abandon = async {
+                    tokio::select! {
+                        _ = self.ctx.cancel.cancelled() => {}
+                        _ = callee.cancel.cancelled() => {}
+                    }
+                    tokio::time::sleep(RETURN_GRACE).await;
+                };
+                tokio::select! {
+                    o = call => o,
+                    _ = abandon => Err(RemoteError::cancelled("abandoned after the grace period")),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        watch.abort();
+        let outcome = match outcome {
+            Ok(v) => ContextOutcome::Returned(v),
+            Err(e)
+                if e.is_cancelled()
+                    || (e.kind == ErrorKind::Trap && callee.cancel.is_cancelled()) =>
+            {
+                let by = callee
+                    .cancelled_by()
+                    .or_else(|| self.ctx.cancelled_by.lock().unwrap().clone())
+                    .unwrap_or_else(|| self.ctx.me.name.clone());
+                ContextOutcome::Cancelled { by }
+            }
+            Err(e) => ContextOutcome::Failed(e),
+        };
+        callee.done(outcome);
+        self.contexts.lock().unwrap().remove(&callee.cid);
+    }
+}
+
 async fn serve(
     start: StartActor,
-    mut read: tokio::net::unix::OwnedReadHalf,
+    read: tokio::net::unix::OwnedReadHalf,
     out: mpsc::UnboundedSender<Msg>,
 ) -> i32 {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let ctx = actor_ctx(&start, exe);
-    let interrupt: InterruptFlag = Default::default();
+    let who = (start.name.as_str(), start.uid.as_str());
     let fail = |e: RemoteError| {
         let _ = out.send(Msg::Failed { error: e });
         1
     };
-
     let engine = match component::engine() {
         Ok(e) => e,
         Err(e) => {
             return fail(
-                RemoteError::new(ErrorKind::Internal, format!("{e:#}"))
-                    .with_actor(&start.name, &start.uid),
+                RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1),
             )
         }
     };
@@ -140,72 +230,52 @@ async fn serve(
                 ErrorKind::NoSuchComponent,
                 format!("no component named `{}`", start.component),
             )
-            .with_actor(&start.name, &start.uid),
+            .with_actor(who.0, who.1),
         );
     };
-    let stdout = Prefixed::new(&start.name, Target::Stdout);
-    let stderr = Prefixed::new(&start.name, Target::Stderr);
-    let wasi = wasmtime_wasi::WasiCtx::builder()
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .build();
-    let state = ActorState::new(wasi, ctx.clone());
-    let mut guest =
-        match Guest::load(&engine, &entry.name, &entry.cwasm, state, interrupt.clone()).await {
-            Ok(g) => g,
-            Err(e) => return fail(e),
-        };
+    let template = match GuestTemplate::load(&engine, &entry.name, &entry.cwasm, who) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let actor = Arc::new(Actor {
+        ctx: ctx.clone(),
+        engine,
+        template,
+        out: out.clone(),
+        stdout: Prefixed::new(&start.name, Target::Stdout),
+        stderr: Prefixed::new(&start.name, Target::Stderr),
+        interrupt: Default::default(),
+        contexts: Mutex::new(HashMap::new()),
+    });
+    let mut guest = match actor
+        .template
+        .instantiate(actor.state(None), vec![actor.interrupt.clone()])
+        .await
+    {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
     let _ = out.send(Msg::Ready {
         pid: std::process::id(),
     });
 
-    // Incoming frames: calls are queued for the guest; a cancel or the
-    // parent's disappearance cancels the actor.
     let (call_tx, mut call_rx) = mpsc::unbounded_channel::<RunRequest>();
-    let reader_ctx = ctx.clone();
-    let reader_out = out.clone();
-    let reader = tokio::spawn(async move {
-        loop {
-            match wire::read_msg(&mut read).await {
-                Ok(Msg::Call(req)) => {
-                    let _ = call_tx.send(req);
-                }
-                Ok(Msg::Cancel { by }) => reader_ctx.cancel_actor(&by),
-                Ok(other) => {
-                    let e = RemoteError::new(
-                        ErrorKind::Protocol,
-                        format!("protocol error from parent: unexpected message {other:?}"),
-                    );
-                    let _ = reader_out.send(Msg::Failed { error: e });
-                    reader_ctx.cancel_actor("protocol error");
-                    break;
-                }
-                Err(wire::FrameError::Closed) => {
-                    reader_ctx.cancel_actor("parent exited");
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(actor = %reader_ctx.me.name, "protocol error from parent: {e}");
-                    reader_ctx.cancel_actor("protocol error");
-                    break;
-                }
-            }
-        }
-    });
+    let context_tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+    let reader = tokio::spawn(read_parent(
+        actor.clone(),
+        read,
+        call_tx,
+        context_tasks.clone(),
+    ));
 
     // Once cancelled, interrupt wasm that keeps running past SPIN_GRACE.
-    let ticker_ctx = ctx.clone();
-    let ticker_flag = interrupt.clone();
-    let ticker_engine = engine.clone();
-    tokio::spawn(async move {
-        ticker_ctx.cancel.cancelled().await;
-        tokio::time::sleep(SPIN_GRACE).await;
-        ticker_flag.store(true, Ordering::Relaxed);
-        loop {
-            ticker_engine.increment_epoch();
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
+    {
+        let a = actor.clone();
+        tokio::spawn(async move {
+            a.ctx.cancel.cancelled().await;
+            a.interrupt_after_grace(a.interrupt.clone());
+        });
+    }
 
     let code = if let Some(req) = &start.run {
         match answer(&mut guest, &ctx, req, &out).await {
@@ -229,16 +299,99 @@ async fn serve(
             }
         }
     };
-    // Structured teardown: no child outlives us.
+    // Structured teardown: contexts end, then children, before we exit.
     ctx.cancel_actor("its parent exiting");
+    let mut tasks = std::mem::take(&mut *context_tasks.lock().unwrap());
+    while tasks.join_next().await.is_some() {}
     ctx.cancel_all_children().await;
     drop(guest);
     // The reader holds a sender: stop it so the writer can drain and end.
     reader.abort();
     let _ = reader.await;
-    stdout.finish();
-    stderr.finish();
+    actor.stdout.finish();
+    actor.stderr.finish();
     code
+}
+
+/// Route frames from the parent until it closes the pipe: calls are queued
+/// for the main instance, contexts get a task each, stream frames go to
+/// their context, a cancel or EOF cancels the actor.
+async fn read_parent(
+    actor: Arc<Actor>,
+    read: tokio::net::unix::OwnedReadHalf,
+    call_tx: mpsc::UnboundedSender<RunRequest>,
+    tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
+) {
+    let ctx = &actor.ctx;
+    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
+    loop {
+        match wire::read_msg(&mut read).await {
+            Ok(Msg::Call(req)) => {
+                let _ = call_tx.send(req);
+            }
+            Ok(Msg::OpenContext(req)) => {
+                let stream = StreamCore::new(
+                    req.id,
+                    actor.out.clone(),
+                    "the caller",
+                    (&ctx.me.name, &ctx.me.uid),
+                );
+                let callee = CalleeContext::new(req.id, stream, actor.out.clone());
+                actor
+                    .contexts
+                    .lock()
+                    .unwrap()
+                    .insert(req.id, callee.clone());
+                if ctx.cancel.is_cancelled() {
+                    callee.cancel_by(
+                        &ctx.cancelled_by.lock().unwrap().clone().unwrap_or_default(),
+                        None,
+                    );
+                }
+                tasks
+                    .lock()
+                    .unwrap()
+                    .spawn(actor.clone().serve_context(req, callee));
+            }
+            Ok(
+                msg @ (Msg::CancelContext { .. }
+                | Msg::Stream { .. }
+                | Msg::Credit { .. }
+                | Msg::StreamEnd { .. }),
+            ) => {
+                let cid = match &msg {
+                    Msg::CancelContext { cid, .. }
+                    | Msg::Stream { cid, .. }
+                    | Msg::Credit { cid, .. }
+                    | Msg::StreamEnd { cid } => *cid,
+                    _ => unreachable!("matched above"),
+                };
+                let c = actor.contexts.lock().unwrap().get(&cid).cloned();
+                if let Some(c) = c {
+                    c.on_frame(msg);
+                }
+            }
+            Ok(Msg::Cancel { by }) => ctx.cancel_actor(&by),
+            Ok(other) => {
+                let e = RemoteError::new(
+                    ErrorKind::Protocol,
+                    format!("protocol error from parent: unexpected message {other:?}"),
+                );
+                let _ = actor.out.send(Msg::Failed { error: e });
+                ctx.cancel_actor("protocol error");
+                break;
+            }
+            Err(wire::FrameError::Closed) => {
+                ctx.cancel_actor("parent exited");
+                break;
+            }
+            Err(e) => {
+                tracing::error!(actor = %ctx.me.name, "protocol error from parent: {e}");
+                ctx.cancel_actor("protocol error");
+                break;
+            }
+        }
+    }
 }
 
 /// Run one call and send its outcome; returns the error, if it failed.

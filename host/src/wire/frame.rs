@@ -41,14 +41,54 @@ pub enum FrameError {
 
 /// Encode `msg` as one frame (length prefix included).
 pub fn encode(msg: &Msg) -> Result<Vec<u8>, FrameError> {
-    let mut buf = vec![0u8; 4];
-    ciborium::into_writer(msg, &mut buf).map_err(|e| FrameError::Encode(e.to_string()))?;
-    let len = buf.len() - 4;
+    let mut buf = Vec::new();
+    encode_into(msg, &mut buf)?;
+    Ok(buf)
+}
+
+/// Append `msg` as one frame to `buf`; on error `buf` is left as it was.
+pub fn encode_into(msg: &Msg, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    if let Err(e) = ciborium::into_writer(msg, &mut *buf) {
+        buf.truncate(at);
+        return Err(FrameError::Encode(e.to_string()));
+    }
+    let len = buf.len() - at - 4;
     if len > MAX_FRAME {
+        buf.truncate(at);
         return Err(FrameError::TooLarge(len));
     }
-    buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(buf)
+    buf[at..at + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Bytes of frames gathered into one write when messages queue up.
+const BATCH: usize = 64 * 1024;
+
+/// Write every message from `rx` to `w` until either side closes. Messages
+/// that queued up while a write was in flight go out together in one
+/// write, which is what makes small stream messages cheap.
+pub async fn pump<W: AsyncWrite + Unpin>(
+    mut w: W,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+) {
+    let mut buf = Vec::with_capacity(BATCH);
+    while let Some(msg) = rx.recv().await {
+        buf.clear();
+        let mut next = Some(msg);
+        while let Some(msg) = next.take() {
+            if let Err(e) = encode_into(&msg, &mut buf) {
+                tracing::error!("dropping a message that cannot be sent: {e}");
+            }
+            if buf.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
+            break;
+        }
+    }
 }
 
 /// Decode one frame body (without its length prefix).

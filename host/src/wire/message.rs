@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 /// Every message either side of a parent/child pipe can send.
 ///
-/// Parent → child: [`Msg::Start`] (always first), [`Msg::Call`], [`Msg::Cancel`].
+/// Parent → child: [`Msg::Start`] (always first), [`Msg::Call`], [`Msg::Cancel`],
+/// [`Msg::OpenContext`], [`Msg::CancelContext`].
 /// Child → parent: [`Msg::Ready`] (always first), [`Msg::Return`],
-/// [`Msg::CallFailed`], [`Msg::Failed`].
+/// [`Msg::CallFailed`], [`Msg::Failed`], [`Msg::Started`], [`Msg::ContextDone`].
+/// Both ways: [`Msg::Stream`], [`Msg::Credit`], [`Msg::StreamEnd`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
     /// Who the child is and what it runs; the first frame a child receives.
@@ -44,6 +46,67 @@ pub enum Msg {
         /// What went wrong.
         error: RemoteError,
     },
+    /// Open a 2-way context: call export `func`, whose first parameter is
+    /// the context, with the remaining arguments.
+    OpenContext(RunRequest),
+    /// The callee passed this value to `context.started`.
+    Started {
+        /// Context id (the `id` of its [`Msg::OpenContext`]).
+        cid: u64,
+        /// CBOR-encoded value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// Cancel the callee's function.
+    CancelContext {
+        /// Context id.
+        cid: u64,
+        /// Actor that cancelled it.
+        by: String,
+        /// Set when the caller failed: the callee sees this error.
+        error: Option<RemoteError>,
+    },
+    /// The callee's function ended.
+    ContextDone {
+        /// Context id.
+        cid: u64,
+        /// How it ended.
+        outcome: ContextOutcome,
+    },
+    /// One stream message.
+    Stream {
+        /// Context id.
+        cid: u64,
+        /// CBOR-encoded payload, forwarded without decoding.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// The receiver consumed `n` messages: the sender may send `n` more.
+    Credit {
+        /// Context id.
+        cid: u64,
+        /// Messages granted.
+        n: u32,
+    },
+    /// The sender closed its end of the stream.
+    StreamEnd {
+        /// Context id.
+        cid: u64,
+    },
+}
+
+/// How a context's function ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ContextOutcome {
+    /// It returned this value.
+    Returned(ciborium::Value),
+    /// It was cancelled by the named actor.
+    Cancelled {
+        /// The canceller.
+        by: String,
+    },
+    /// It failed.
+    Failed(RemoteError),
 }
 
 /// A request to call one export.
