@@ -35,6 +35,16 @@ tractor::bindings!(
         export spawn-unknown: func() -> result<string, error>;
         export call-missing-export: func() -> result<string, error>;
         export fan-out: func(n: u32) -> result<u64, error>;
+
+        use tractor:actor/runtime@0.1.0.{context};
+        export echo-ctx: func(ctx: borrow<context>, first: s64) -> result<u32, error>;
+        export started-twice: func(ctx: borrow<context>) -> result<_, error>;
+        export stream-before-started: func(ctx: borrow<context>) -> result<_, error>;
+        export fail-mid-stream: func(ctx: borrow<context>, after: u32) -> result<_, error>;
+        export wait-for-cancel: func(ctx: borrow<context>) -> result<_, error>;
+        export cancel-self: func(ctx: borrow<context>) -> result<_, error>;
+        export produce: func(ctx: borrow<context>, n: u32) -> result<u32, error>;
+        export consume-after: func(ctx: borrow<context>, ms: u32) -> result<u64, error>;
     }
 "#
 );
@@ -192,6 +202,73 @@ impl Guest for Actor {
         })
     }
 
+    /// Echo every message back until the caller closes the stream.
+    fn echo_ctx(ctx: &Context, first: i64) -> Result<u32, Error> {
+        let ctx = tractor::callee(ctx);
+        ctx.started(&(first + 1))?;
+        let stream = ctx.open_stream()?;
+        let mut count = 0;
+        while let Some(v) = stream.receive::<tractor::Value>()? {
+            stream.send(&v)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn started_twice(ctx: &Context) -> Result<(), Error> {
+        let ctx = tractor::callee(ctx);
+        ctx.started(&1)?;
+        ctx.started(&2)
+    }
+
+    fn stream_before_started(ctx: &Context) -> Result<(), Error> {
+        tractor::callee(ctx).open_stream().map(|_| ())
+    }
+
+    fn fail_mid_stream(ctx: &Context, after: u32) -> Result<(), Error> {
+        let stream = Self::started_stream(ctx)?;
+        for i in 0..after {
+            stream.send(&i)?;
+        }
+        Err(Error::new("failed mid-stream"))
+    }
+
+    fn wait_for_cancel(ctx: &Context) -> Result<(), Error> {
+        let stream = Self::started_stream(ctx)?;
+        // Blocks until the caller sends, closes or cancels.
+        stream.receive::<u32>()?;
+        tractor::sleep_forever()
+    }
+
+    fn cancel_self(ctx: &Context) -> Result<(), Error> {
+        let c = tractor::callee(ctx);
+        c.started(&())?;
+        c.cancel();
+        tractor::sleep_forever()
+    }
+
+    /// Wait for a first message, then send `0..n` and close.
+    fn produce(ctx: &Context, n: u32) -> Result<u32, Error> {
+        let stream = Self::started_stream(ctx)?;
+        stream.receive::<tractor::Value>()?;
+        for i in 0..n {
+            stream.send(&i)?;
+        }
+        stream.close();
+        Ok(n)
+    }
+
+    /// Sleep, then sum every number received until the stream ends.
+    fn consume_after(ctx: &Context, ms: u32) -> Result<u64, Error> {
+        let stream = Self::started_stream(ctx)?;
+        tractor::sleep(Duration::from_millis(ms as u64))?;
+        let mut sum = 0u64;
+        while let Some(v) = stream.receive::<u64>()? {
+            sum += v;
+        }
+        Ok(sum)
+    }
+
     /// Run `add(i, i)` in `n` children at once; gather as they complete.
     fn fan_out(n: u32) -> Result<u64, Error> {
         open_nursery(|nursery| {
@@ -209,6 +286,14 @@ impl Guest for Actor {
             }
             Ok(total)
         })
+    }
+}
+
+impl Actor {
+    fn started_stream(ctx: &Context) -> Result<tractor::Stream, Error> {
+        let ctx = tractor::callee(ctx);
+        ctx.started(&())?;
+        ctx.open_stream()
     }
 }
 

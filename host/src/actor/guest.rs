@@ -228,7 +228,9 @@ impl Guest {
             .table
             .push(ctx)
             .map_err(|e| self.err(ErrorKind::Internal, format!("resource table: {e}")))?;
-        let borrowed = Resource::<ContextRes>::new_borrow(res.rep())
+        // A host-owned handle, lent to the guest as the `borrow<context>`
+        // for the duration of the call (borrows cannot be made outside one).
+        let lent = Resource::<ContextRes>::new_own(res.rep())
             .try_into_resource_any(&mut self.store)
             .map_err(|e| {
                 self.err(
@@ -237,8 +239,11 @@ impl Guest {
                 )
             })?;
         let outcome = self
-            .invoke(func, &export, Some(Val::Resource(borrowed)), args)
+            .invoke(func, &export, Some(Val::Resource(lent)), args)
             .await;
+        if !self.poisoned {
+            let _ = lent.resource_drop_async(&mut self.store).await;
+        }
         let _ = self.store.data_mut().table.delete(res);
         outcome
     }
