@@ -286,3 +286,24 @@ fn an_idle_tree_survives_longer_than_thread_keepalive() {
     assert_eq!(host.wait().unwrap().code(), Some(130));
     assert_no_leftovers(&id);
 }
+
+#[test]
+fn ping_pong_exchanges_ten_pings_over_a_context() {
+    let (out, _) = run_example("ping_pong");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("started with 11"), "{text}");
+    assert!(text.contains("rpc_server answered 10 pings"), "{text}");
+}
+
+#[test]
+fn broadcast_gives_every_consumer_every_number_in_order() {
+    let (out, _) = run_example("broadcast");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert_eq!(
+        text.matches("received 1000 numbers in order").count(),
+        10,
+        "{text}"
+    );
+}

@@ -25,7 +25,7 @@ use crate::wire::{ContextOutcome, Msg};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{broadcast, mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Messages a receiver may buffer before its sender blocks.
@@ -45,11 +45,52 @@ struct Inbox {
     /// Consumed by the primary receiver since the last credit we sent.
     unacked: u32,
     /// Set once the stream has subscribers: new messages go here.
-    fanout: Option<broadcast::Sender<Item>>,
+    fanout: Option<Fanout>,
     /// The primary consumer's place in the fan-out, taken when it gets there.
-    primary_rx: Option<broadcast::Receiver<Item>>,
+    primary_sub: Option<Sub>,
     /// A terminal item (end or error) has arrived.
     finished: bool,
+}
+
+/// The messages of a stream with subscribers: a ring every consumer reads
+/// at its own pace, as long as the largest consumer buffer.
+struct Fanout {
+    ring: VecDeque<Item>,
+    /// Sequence number of `ring[0]`.
+    base: u64,
+    /// Longest buffer any consumer asked for.
+    max_capacity: u64,
+}
+
+impl Fanout {
+    /// Sequence number the next message will get.
+    fn end(&self) -> u64 {
+        self.base + self.ring.len() as u64
+    }
+
+    /// Sequence number after the last *message* (the end is not one).
+    fn data_end(&self) -> u64 {
+        match self.ring.back() {
+            Some(Item::End | Item::Error(_)) => self.end() - 1,
+            _ => self.end(),
+        }
+    }
+
+    fn push(&mut self, item: Item) {
+        self.ring.push_back(item);
+        // One extra slot: the terminal item is not a message.
+        while self.ring.len() as u64 > self.max_capacity + 1 {
+            self.ring.pop_front();
+            self.base += 1;
+        }
+    }
+}
+
+/// A consumer's place in a [`Fanout`].
+#[derive(Debug, Clone, Copy)]
+struct Sub {
+    next: u64,
+    capacity: u64,
 }
 
 /// One side of a context's stream.
@@ -151,11 +192,12 @@ impl StreamCore {
             return;
         }
         inbox.finished = !matches!(item, Item::Data(_));
-        if let Some(tx) = &inbox.fanout {
-            let data = matches!(item, Item::Data(_));
-            let _ = tx.send(item);
+        let data = matches!(item, Item::Data(_));
+        if let Some(f) = &mut inbox.fanout {
+            f.push(item);
             if data {
-                // Fanned-out messages are consumed on arrival.
+                // Fanned-out messages are consumed on arrival: a slow
+                // consumer lags instead of stalling the sender.
                 inbox.unacked += 1;
                 self.maybe_credit(&mut inbox);
             }
@@ -222,14 +264,23 @@ impl StreamCore {
     /// True once a message (or the end) is waiting for the primary consumer.
     fn primary_ready(&self) -> bool {
         let inbox = self.inbox.lock().unwrap();
-        !inbox.queue.is_empty() || inbox.primary_rx.is_some()
+        !inbox.queue.is_empty() || inbox.primary_sub.is_some()
+    }
+
+    /// True once `sub` would not block: a message, the end, or a lag.
+    fn sub_ready(&self, sub: &Sub) -> bool {
+        let inbox = self.inbox.lock().unwrap();
+        inbox
+            .fanout
+            .as_ref()
+            .is_some_and(|f| sub.next < f.end() || sub.next < f.base)
     }
 }
 
 /// A consumer of a stream: the primary one, or a broadcast subscriber.
 pub struct Receiver {
     core: Arc<StreamCore>,
-    sub: Option<broadcast::Receiver<Item>>,
+    sub: Option<Sub>,
 }
 
 impl Receiver {
@@ -241,36 +292,51 @@ impl Receiver {
     /// The next message; `Ok(None)` once the peer has closed the stream.
     pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, RemoteError> {
         loop {
-            if let Some(rx) = &mut self.sub {
-                return match rx.recv().await {
-                    Ok(Item::Data(d)) => Ok(Some(d)),
-                    Ok(Item::End) | Err(broadcast::error::RecvError::Closed) => Ok(None),
-                    Ok(Item::Error(e)) => Err(e),
-                    Err(broadcast::error::RecvError::Lagged(n)) => Err(self.core.err(
-                        ErrorKind::Lagged,
-                        format!("lagged by {n} messages: they were dropped for this consumer only"),
-                    )),
-                };
-            }
             let notified = self.core.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut inbox = self.core.inbox.lock().unwrap();
-                match inbox.queue.front().cloned() {
-                    Some(Item::Data(d)) => {
-                        inbox.queue.pop_front();
-                        inbox.unacked += 1;
-                        self.core.maybe_credit(&mut inbox);
-                        return Ok(Some(d));
+                if let Some(sub) = &mut self.sub {
+                    let f = inbox
+                        .fanout
+                        .as_ref()
+                        .expect("subscribers exist only with a fan-out");
+                    let oldest = f.data_end().saturating_sub(sub.capacity).max(f.base);
+                    if sub.next < oldest {
+                        let missed = oldest - sub.next;
+                        sub.next = oldest;
+                        return Err(self.core.err(
+                            ErrorKind::Lagged,
+                            format!("lagged by {missed} messages: they were dropped for this consumer only"),
+                        ));
                     }
-                    // Terminal items stay, so every later receive sees them.
-                    Some(Item::End) => return Ok(None),
-                    Some(Item::Error(e)) => return Err(e),
-                    None => {
-                        if let Some(rx) = inbox.primary_rx.take() {
-                            self.sub = Some(rx);
-                            continue;
+                    if sub.next < f.end() {
+                        match &f.ring[(sub.next - f.base) as usize] {
+                            Item::Data(d) => {
+                                sub.next += 1;
+                                return Ok(Some(d.clone()));
+                            }
+                            // Terminal items stay, so every later receive sees them.
+                            Item::End => return Ok(None),
+                            Item::Error(e) => return Err(e.clone()),
+                        }
+                    }
+                } else {
+                    match inbox.queue.front().cloned() {
+                        Some(Item::Data(d)) => {
+                            inbox.queue.pop_front();
+                            inbox.unacked += 1;
+                            self.core.maybe_credit(&mut inbox);
+                            return Ok(Some(d));
+                        }
+                        Some(Item::End) => return Ok(None),
+                        Some(Item::Error(e)) => return Err(e),
+                        None => {
+                            if let Some(sub) = inbox.primary_sub.take() {
+                                self.sub = Some(sub);
+                                continue;
+                            }
                         }
                     }
                 }
@@ -282,24 +348,14 @@ impl Receiver {
     /// Wait until [`Receiver::recv`] would not block.
     pub async fn ready(&mut self) {
         loop {
-            if let Some(rx) = &self.sub {
-                if !rx.is_empty() {
-                    return;
-                }
-                // No message yet: wait for the next delivery.
-                let notified = self.core.notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if !rx.is_empty() || self.core.inbox.lock().unwrap().finished {
-                    return;
-                }
-                notified.await;
-                continue;
-            }
             let notified = self.core.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.core.primary_ready() {
+            let ready = match &self.sub {
+                Some(sub) => self.core.sub_ready(sub),
+                None => self.core.primary_ready(),
+            };
+            if ready {
                 return;
             }
             notified.await;
@@ -309,30 +365,39 @@ impl Receiver {
     /// Another local consumer that sees every message from now on, with
     /// room for `capacity` unread messages before it lags.
     pub fn subscribe(&self, capacity: u32) -> Receiver {
+        let capacity = u64::from(capacity.max(1));
         let mut inbox = self.core.inbox.lock().unwrap();
-        let rx = match &inbox.fanout {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, primary) = broadcast::channel(capacity.clamp(1, 1 << 20) as usize);
-                let rx = tx.subscribe();
-                // The primary consumer first drains what it already had,
-                // then joins the fan-out where it started.
-                inbox.primary_rx = Some(primary);
-                if inbox.finished
-                    && inbox
-                        .queue
-                        .back()
-                        .is_some_and(|i| !matches!(i, Item::Data(_)))
-                {
-                    let _ = tx.send(inbox.queue.back().cloned().expect("checked"));
+        if inbox.fanout.is_none() {
+            // The primary consumer first drains what it already had, then
+            // joins the fan-out where it starts.
+            let mut f = Fanout {
+                ring: VecDeque::new(),
+                base: 0,
+                max_capacity: u64::from(WINDOW),
+            };
+            if inbox.finished {
+                if let Some(last) = inbox.queue.back().filter(|i| !matches!(i, Item::Data(_))) {
+                    f.push(last.clone());
                 }
-                inbox.fanout = Some(tx);
-                rx
             }
+            inbox.primary_sub = Some(Sub {
+                next: f.end(),
+                capacity: u64::from(WINDOW),
+            });
+            inbox.fanout = Some(f);
+        }
+        let finished = inbox.finished;
+        let f = inbox.fanout.as_mut().expect("set above");
+        f.max_capacity = f.max_capacity.max(capacity);
+        // A late subscriber to a finished stream still sees the end.
+        let next = if finished {
+            f.end().saturating_sub(1).max(f.base)
+        } else {
+            f.end()
         };
         Receiver {
             core: self.core.clone(),
-            sub: Some(rx),
+            sub: Some(Sub { next, capacity }),
         }
     }
 }
