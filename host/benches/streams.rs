@@ -66,13 +66,26 @@ fn main() {
         return echo_child();
     }
     std::env::remove_var("RUST_BACKTRACE");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let manifest = Manifest::load(&repo.join("guests/testbed")).expect("testbed manifest");
-    let tree = Tree::prepare(&manifest, env!("CARGO_BIN_EXE_tractor-host").into()).expect("testbed builds");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tree = Tree::prepare(&manifest, env!("CARGO_BIN_EXE_tractor-host").into())
+        .expect("testbed builds");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let me = ("bench", "bench");
 
-    let baseline = best(pipe_round_trips);
+    // TRACTOR_BENCH_ONLY=ping runs just the context ping-pong (for profiling).
+    let only_ping = std::env::var("TRACTOR_BENCH_ONLY").is_ok_and(|v| v == "ping");
+    let baseline = if only_ping {
+        f64::NAN
+    } else {
+        best(pipe_round_trips)
+    };
 
     let (ping, one_way) = rt.block_on(async {
         let n = Nursery::open(&tree.driver());
@@ -80,7 +93,10 @@ fn main() {
         let ping = {
             let mut rates = Vec::new();
             for _ in 0..=RUNS {
-                let (ctx, _) = p.open_context("echo-ctx", ciborium::Value::Array(vec![0.into()]), me).await.unwrap();
+                let (ctx, _) = p
+                    .open_context("echo-ctx", ciborium::Value::Array(vec![0.into()]), me)
+                    .await
+                    .unwrap();
                 let mut s = ctx.open_stream().unwrap();
                 let msg = enc(&7u32);
                 let t = Instant::now();
@@ -96,7 +112,9 @@ fn main() {
             rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
             rates[rates.len() / 2]
         };
-        let one_way = {
+        let one_way = if only_ping {
+            f64::NAN
+        } else {
             let (ctx, _) = p
                 .open_context("produce", ciborium::Value::Array(vec![ONE_WAY.into()]), me)
                 .await
@@ -117,7 +135,10 @@ fn main() {
     });
 
     println!("{:<58} {:>12} {:>8}", "figure", "rate", "ratio");
-    println!("{:<58} {:>10.0}/s {:>8}", "baseline: raw pipe ping-pong, two plain processes", baseline, "1.00x");
+    println!(
+        "{:<58} {:>10.0}/s {:>8}",
+        "baseline: raw pipe ping-pong, two plain processes", baseline, "1.00x"
+    );
     println!(
         "{:<58} {:>10.0}/s {:>7.2}x",
         "context stream ping-pong, host <-> guest actor (10k)",

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 use wasmtime::component::{
     Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val,
 };
@@ -20,6 +21,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 /// of the actor (the main one, one per open context) comes from it.
 pub struct GuestTemplate {
     engine: Engine,
+    ticker: Ticker,
     pre: InstancePre<ActorState>,
     component_name: String,
     exports: Arc<Vec<String>>,
@@ -28,6 +30,7 @@ pub struct GuestTemplate {
 /// One instance of the actor's component in its own store.
 pub struct Guest {
     store: Store<ActorState>,
+    ticker: Ticker,
     instance: Instance,
     exports: Arc<Vec<String>>,
     /// Exports resolved so far, with their signatures (derived once).
@@ -45,6 +48,62 @@ struct Export {
     func: Func,
     sig: Signature,
     takes_context: bool,
+}
+
+/// Advances the engine's epoch every [`TICK`] while any instance of this
+/// process is inside a call, so running wasm reaches its epoch callback
+/// (yield, or trap if interrupted); an idle actor costs no wakeups.
+#[derive(Clone)]
+pub struct Ticker {
+    active: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// Epoch period: how long wasm runs before other tasks get a turn, and the
+/// granularity of interrupting a spinning guest.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// Marks one call in progress; see [`Ticker::running`].
+pub struct Running(Ticker);
+
+impl Ticker {
+    fn start(engine: Engine) -> Ticker {
+        let t = Ticker {
+            active: Arc::new((Mutex::new(0), Condvar::new())),
+        };
+        let active = t.active.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tractor-epoch".into())
+            .spawn(move || loop {
+                {
+                    let (count, cv) = &*active;
+                    let mut n = count.lock().unwrap();
+                    while *n == 0 {
+                        n = cv.wait(n).unwrap();
+                    }
+                }
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
+            });
+        if let Err(e) = spawned {
+            tracing::error!(
+                "cannot start the epoch thread ({e}): spinning guests cannot be interrupted"
+            );
+        }
+        t
+    }
+
+    /// Count a call in progress until the returned guard is dropped.
+    pub fn running(&self) -> Running {
+        *self.active.0.lock().unwrap() += 1;
+        self.active.1.notify_one();
+        Running(self.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        *self.0.active.0.lock().unwrap() -= 1;
+    }
 }
 
 /// Set when the guest must stop running wasm; the epoch callback then
@@ -102,6 +161,7 @@ impl GuestTemplate {
         })?;
         Ok(GuestTemplate {
             engine: engine.clone(),
+            ticker: Ticker::start(engine.clone()),
             pre,
             component_name: component_name.to_string(),
             exports: Arc::new(exports),
@@ -122,7 +182,13 @@ impl GuestTemplate {
             if interrupt.iter().any(|f| f.load(Ordering::Relaxed)) {
                 Err(Trap::Interrupt.into())
             } else {
-                Ok(UpdateDeadline::Continue(1))
+                // A guest computing for a while lets the actor's other tasks
+                // (frames from the parent, other contexts) run: the actor
+                // process has one thread.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
@@ -135,6 +201,7 @@ impl GuestTemplate {
         })?;
         Ok(Guest {
             store,
+            ticker: self.ticker.clone(),
             instance,
             exports: self.exports.clone(),
             resolved: HashMap::new(),
@@ -268,11 +335,13 @@ impl Guest {
             vals.insert(0, first);
         }
         let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
-        if let Err(e) = export
+        let running = self.ticker.running();
+        let r = export
             .func
             .call_async(&mut self.store, &vals, &mut results)
-            .await
-        {
+            .await;
+        drop(running);
+        if let Err(e) = r {
             self.poisoned = true;
             return Err(trap_error(&e, &self.name, &self.uid));
         }

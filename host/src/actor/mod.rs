@@ -39,9 +39,12 @@ const SPIN_GRACE: Duration = Duration::from_millis(10);
 const RETURN_GRACE: Duration = Duration::from_millis(1500);
 
 /// Entry point of an actor process; returns the process exit code.
+///
+/// One thread runs everything (wasm yields to the other tasks at every
+/// epoch tick): cross-thread wakeups were the largest cost of a message
+/// round trip, and parallelism comes from actors, one process each.
 pub fn main() -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -114,7 +117,6 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
 /// its context tasks.
 struct Actor {
     ctx: Arc<ActorCtx>,
-    engine: wasmtime::Engine,
     template: GuestTemplate,
     out: mpsc::UnboundedSender<Msg>,
     stdout: Prefixed,
@@ -134,17 +136,12 @@ impl Actor {
         ActorState::new(wasi, self.ctx.clone(), callee)
     }
 
-    /// After `SPIN_GRACE`, set `flag` and keep ticking the epoch so a guest
-    /// still running wasm traps at its next check.
+    /// After `SPIN_GRACE`, set `flag`: a guest still running wasm traps at
+    /// its next epoch tick (see [`guest::Ticker`]).
     fn interrupt_after_grace(&self, flag: InterruptFlag) {
-        let engine = self.engine.clone();
         tokio::spawn(async move {
             tokio::time::sleep(SPIN_GRACE).await;
             flag.store(true, Ordering::Relaxed);
-            for _ in 0..(RETURN_GRACE.as_millis() / 5 + 1) {
-                engine.increment_epoch();
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
         });
     }
 
@@ -239,7 +236,6 @@ async fn serve(
     };
     let actor = Arc::new(Actor {
         ctx: ctx.clone(),
-        engine,
         template,
         out: out.clone(),
         stdout: Prefixed::new(&start.name, Target::Stdout),
