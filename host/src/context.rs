@@ -407,6 +407,9 @@ impl Receiver {
 pub struct CallerContext {
     /// The stream (either side may open it).
     pub stream: Arc<StreamCore>,
+    /// Cancelled when the callee fails: the caller's checkpoints then raise
+    /// that failure, as an error in an `open_context` block would.
+    pub failed: CancellationToken,
     started: watch::Sender<Option<Result<Vec<u8>, RemoteError>>>,
     done: watch::Sender<Option<ContextOutcome>>,
 }
@@ -416,6 +419,7 @@ impl CallerContext {
     pub fn new(stream: Arc<StreamCore>) -> Arc<CallerContext> {
         Arc::new(CallerContext {
             stream,
+            failed: CancellationToken::new(),
             started: watch::channel(None).0,
             done: watch::channel(None).0,
         })
@@ -451,6 +455,7 @@ impl CallerContext {
             true
         });
         self.stream.finish_with(&outcome);
+        let failed = matches!(outcome, ContextOutcome::Failed(_));
         self.done.send_if_modified(|d| {
             if d.is_some() {
                 return false;
@@ -458,6 +463,17 @@ impl CallerContext {
             *d = Some(outcome);
             true
         });
+        if failed {
+            self.failed.cancel();
+        }
+    }
+
+    /// The callee's failure, once it has failed.
+    pub fn failure(&self) -> Option<RemoteError> {
+        match &*self.done.borrow() {
+            Some(ContextOutcome::Failed(e)) => Some(e.clone()),
+            _ => None,
+        }
     }
 
     /// Wait for the callee's `started` value.

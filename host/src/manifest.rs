@@ -46,6 +46,9 @@ pub struct Manifest {
     pub root: RootSpec,
     /// Components by manifest name.
     pub components: BTreeMap<String, ComponentSpec>,
+    /// How long a cancelled actor may take to exit before it is killed
+    /// (`[tree] cancel-grace`, default 2 s).
+    pub cancel_grace: std::time::Duration,
 }
 
 /// The `[root]` table.
@@ -88,8 +91,15 @@ pub struct BuildSpec {
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     root: RawRoot,
+    tree: Option<RawTree>,
     #[serde(default)]
     component: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTree {
+    cancel_grace: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -273,7 +283,16 @@ impl Manifest {
                 ))
             }
         };
+        let cancel_grace = match raw.tree.and_then(|t| t.cancel_grace) {
+            None => crate::nursery::DEFAULT_GRACE,
+            Some(text) => parse_duration(&text).ok_or_else(|| {
+                err(format!(
+                    "`tree.cancel-grace`: invalid duration `{text}` (use e.g. 500ms, 2s, 1m)"
+                ))
+            })?,
+        };
         Ok(Manifest {
+            cancel_grace,
             file: file.to_path_buf(),
             dir,
             root: RootSpec {
@@ -285,6 +304,24 @@ impl Manifest {
             components,
         })
     }
+}
+
+/// Parse `500ms`, `2s`, `1.5s` or `1m`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (num, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = num
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(secs).ok()
 }
 
 /// Convert a TOML value to CBOR (datetimes become text).
@@ -374,6 +411,29 @@ command = "true"
             .unwrap_err()
             .to_string();
         assert!(e.contains("no component named `b` (known: a)"), "{e}");
+    }
+
+    #[test]
+    fn cancel_grace_is_a_duration() {
+        assert_eq!(
+            parse(OK).unwrap().cancel_grace,
+            std::time::Duration::from_secs(2)
+        );
+        let m = parse(&format!("[tree]\ncancel-grace = \"250ms\"\n{OK}")).unwrap();
+        assert_eq!(m.cancel_grace, std::time::Duration::from_millis(250));
+        let e = parse(&format!("[tree]\ncancel-grace = \"soon\"\n{OK}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`tree.cancel-grace`: invalid duration `soon`"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(parse_duration("2h"), None);
+        assert_eq!(parse_duration("-1s"), None);
     }
 
     #[test]

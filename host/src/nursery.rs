@@ -29,6 +29,9 @@ pub type Outcome = Result<ciborium::Value, RemoteError>;
 /// How long a cancelled child may take to exit before it is killed.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a child sent SIGTERM gets before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
 /// What every actor of one tree shares: the host binary and the components.
 #[derive(Debug, Clone)]
 pub struct TreeInfo {
@@ -39,6 +42,8 @@ pub struct TreeInfo {
     /// Id of the tree, exported to every actor process as `TRACTOR_TREE`
     /// (so `ps e`, and the tests, can tell which tree a process belongs to).
     pub id: String,
+    /// How long a cancelled actor may take to exit before it is killed.
+    pub grace: Duration,
 }
 
 /// Environment variable naming the tree an actor process belongs to.
@@ -73,8 +78,6 @@ pub struct ActorCtx {
     pub cancel: CancellationToken,
     /// Whether children start in a new process group (only the tree's root).
     pub new_process_group: bool,
-    /// Grace period given to cancelled children.
-    pub grace: Duration,
     /// Who cancelled this actor, once someone has.
     pub cancelled_by: Mutex<Option<String>>,
     children: Mutex<Vec<Weak<ChildActor>>>,
@@ -110,7 +113,6 @@ impl ActorCtx {
             tree,
             cancel: CancellationToken::new(),
             new_process_group,
-            grace: DEFAULT_GRACE,
             cancelled_by: Mutex::new(None),
             children: Mutex::new(Vec::new()),
         })
@@ -164,6 +166,8 @@ struct ChildState {
     next_id: u64,
     cancelled_by: Option<String>,
     gone: Option<RemoteError>,
+    /// The signal we had to send after the grace period, if any.
+    forced: Option<&'static str>,
 }
 
 /// One child actor process, as seen by its parent.
@@ -206,13 +210,12 @@ impl ChildActor {
         RemoteError::new(kind, msg).with_actor(&self.info.name, &self.info.uid)
     }
 
-    /// Send a call; the receiver yields its outcome.
-    fn call(
-        &self,
-        func: &str,
-        args: ciborium::Value,
-    ) -> Result<oneshot::Receiver<Outcome>, RemoteError> {
-        let mut st = self.state.lock().unwrap();
+    /// Calls and contexts fail at once into an actor that has exited (saying
+    /// how it ended) or that is being cancelled.
+    fn usable(&self, st: &ChildState) -> Result<(), RemoteError> {
+        if let Some(gone) = &st.gone {
+            return Err(gone.clone());
+        }
         if let Some(by) = &st.cancelled_by {
             return Err(self.err(
                 ErrorKind::ActorGone,
@@ -222,9 +225,17 @@ impl ChildActor {
                 ),
             ));
         }
-        if let Some(gone) = &st.gone {
-            return Err(gone.clone());
-        }
+        Ok(())
+    }
+
+    /// Send a call; the receiver yields its outcome.
+    fn call(
+        &self,
+        func: &str,
+        args: ciborium::Value,
+    ) -> Result<(u64, oneshot::Receiver<Outcome>), RemoteError> {
+        let mut st = self.state.lock().unwrap();
+        self.usable(&st)?;
         st.next_id += 1;
         let id = st.next_id;
         let (tx, rx) = oneshot::channel();
@@ -242,7 +253,25 @@ impl ChildActor {
                 format!("actor '{}' has exited", self.info.name),
             ));
         }
-        Ok(rx)
+        Ok((id, rx))
+    }
+
+    /// Cancel call `id` in the child (it may be queued or running) and fail
+    /// its waiter at once.
+    fn cancel_call(&self, id: u64, by: &str) {
+        let waiter = self.state.lock().unwrap().pending.remove(&id);
+        if let Some(tx) = waiter {
+            let _ = tx.send(Err(RemoteError::cancelled(format!(
+                "call cancelled by '{by}'"
+            ))
+            .with_actor(&self.info.name, &self.info.uid)));
+            if !self.has_exited() {
+                let _ = self.tx.send(Msg::CancelCall {
+                    id,
+                    by: by.to_string(),
+                });
+            }
+        }
     }
 
     fn route_context(&self, msg: Msg) {
@@ -273,18 +302,7 @@ impl ChildActor {
         me: (&str, &str),
     ) -> Result<(u64, Arc<CallerContext>), RemoteError> {
         let mut st = self.state.lock().unwrap();
-        if let Some(by) = &st.cancelled_by {
-            return Err(self.err(
-                ErrorKind::ActorGone,
-                format!(
-                    "actor '{}' was cancelled by '{by}'; it takes no more calls",
-                    self.info.name
-                ),
-            ));
-        }
-        if let Some(gone) = &st.gone {
-            return Err(gone.clone());
-        }
+        self.usable(&st)?;
         st.next_id += 1;
         let cid = st.next_id;
         let ctx = CallerContext::new(StreamCore::new(cid, self.tx.clone(), &self.info.name, me));
@@ -320,15 +338,36 @@ impl ChildActor {
             let _ = self.tx.send(Msg::Cancel { by: by.to_string() });
         }
         let mut exited = self.exited.subscribe();
-        if tokio::time::timeout(self.grace, exited.wait_for(|e| *e))
-            .await
-            .is_err()
-        {
-            tracing::warn!(actor = %self.info.name, pid = self.info.pid, "did not exit within the grace period; killing it");
-            // SAFETY: plain kill(2); the pid is not reaped yet (exited is false).
-            unsafe { libc::kill(self.info.pid as libc::pid_t, libc::SIGKILL) };
-            let _ = exited.wait_for(|e| *e).await;
+        // The ladder: a grace period to tear down, then SIGTERM, then SIGKILL.
+        for (wait, signal, name) in [
+            (self.grace, libc::SIGTERM, "SIGTERM"),
+            (TERM_GRACE, libc::SIGKILL, "SIGKILL"),
+        ] {
+            if tokio::time::timeout(wait, exited.wait_for(|e| *e))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            self.force(signal, name);
         }
+        let _ = exited.wait_for(|e| *e).await;
+    }
+
+    /// Send `signal` to a child that ignored its cancellation, and say so.
+    fn force(&self, signal: libc::c_int, name: &'static str) {
+        if self.has_exited() {
+            return;
+        }
+        tracing::warn!(
+            "actor '{}' (pid {}) did not exit within {:?} of being cancelled: sending {name}",
+            self.info.name,
+            self.info.pid,
+            self.grace
+        );
+        self.state.lock().unwrap().forced = Some(name);
+        // SAFETY: plain kill(2); the pid is not reaped yet (exited is false).
+        unsafe { libc::kill(self.info.pid as libc::pid_t, signal) };
     }
 
     /// Wait for the outcome of a `run-in-actor` child.
@@ -407,6 +446,7 @@ async fn spawn_child(
         depth: info.depth,
         component: info.component.clone(),
         components: ctx.tree.components.clone(),
+        grace_ms: ctx.tree.grace.as_millis() as u64,
         run: run.map(|(func, args)| RunRequest {
             id: RUN_ONCE_ID,
             func,
@@ -422,7 +462,7 @@ async fn spawn_child(
         state: Mutex::new(ChildState::default()),
         result: watch::channel(None).0,
         exited: watch::channel(false).0,
-        grace: ctx.grace,
+        grace: ctx.tree.grace,
     });
     {
         let mut list = ctx.children.lock().unwrap();
@@ -430,8 +470,14 @@ async fn spawn_child(
         list.push(Arc::downgrade(&child));
     }
     let (read, write) = spawned.sock.into_split();
-    tokio::spawn(wire::pump(write, rx));
-    tokio::spawn(supervise(child.clone(), read, spawned.child, on_end));
+    let writer = tokio::spawn(wire::pump(write, rx));
+    tokio::spawn(supervise(
+        child.clone(),
+        read,
+        writer,
+        spawned.child,
+        on_end,
+    ));
     Ok(child)
 }
 
@@ -440,6 +486,7 @@ async fn spawn_child(
 async fn supervise(
     child: Arc<ChildActor>,
     read: tokio::net::unix::OwnedReadHalf,
+    writer: tokio::task::JoinHandle<()>,
     mut proc: tokio::process::Child,
     on_end: OnEnd,
 ) {
@@ -483,13 +530,29 @@ async fn supervise(
         }
     }
     let status = proc.wait().await;
-    let cancelled_by = child.state.lock().unwrap().cancelled_by.clone();
+    // Close both ends of the pipe before anyone hears the child is gone, so
+    // a nursery that has finished waiting holds no descriptor for it.
+    drop(read);
+    writer.abort();
+    let _ = writer.await;
+    let (cancelled_by, forced) = {
+        let st = child.state.lock().unwrap();
+        (st.cancelled_by.clone(), st.forced)
+    };
     let death = match (&cancelled_by, &status) {
-        (Some(by), _) => RemoteError::cancelled(format!(
-            "actor '{}' was cancelled by '{by}'",
-            child.info.name
-        ))
-        .with_actor(&child.info.name, &child.info.uid),
+        (Some(by), _) => {
+            let how = forced.map_or(String::new(), |sig| {
+                format!(
+                    " and killed with {sig} after the {:?} grace period",
+                    child.grace
+                )
+            });
+            RemoteError::cancelled(format!(
+                "actor '{}' was cancelled by '{by}'{how}",
+                child.info.name
+            ))
+            .with_actor(&child.info.name, &child.info.uid)
+        }
         (None, Ok(s)) if s.success() => child.err(
             ErrorKind::ActorDied,
             format!(
@@ -582,6 +645,8 @@ fn describe(s: &std::process::ExitStatus) -> String {
 #[derive(Debug, Clone)]
 pub struct Portal {
     child: Arc<ChildActor>,
+    /// Name of the actor holding the portal (the canceller of its calls).
+    caller: String,
 }
 
 /// A call in flight; await [`PendingCall::get`] for its outcome.
@@ -589,40 +654,48 @@ pub struct Portal {
 pub struct PendingCall {
     rx: oneshot::Receiver<Outcome>,
     actor: String,
+    /// Set until the outcome is known: dropping the call then cancels the
+    /// remote work (a timeout around a call must not leave it running).
+    cancel_on_drop: Option<(Arc<ChildActor>, u64, String)>,
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if let Some((child, id, by)) = self.cancel_on_drop.take() {
+            child.cancel_call(id, &by);
+        }
+    }
 }
 
 impl PendingCall {
     /// Wait for the outcome.
-    pub async fn get(self) -> Outcome {
-        let actor = self.actor;
-        self.rx.await.unwrap_or_else(|_| {
-            Err(RemoteError::new(
-                ErrorKind::Internal,
-                format!("call into '{actor}' was dropped"),
-            ))
-        })
+    pub async fn get(mut self) -> Outcome {
+        self.ready().await
     }
 
     /// The outcome if it has arrived; never blocks.
     pub fn try_get(&mut self) -> Option<Outcome> {
-        match self.rx.try_recv() {
-            Ok(o) => Some(o),
-            Err(oneshot::error::TryRecvError::Empty) => None,
-            Err(oneshot::error::TryRecvError::Closed) => Some(Err(RemoteError::new(
-                ErrorKind::Internal,
-                format!("call into '{}' was dropped", self.actor),
-            ))),
-        }
+        let outcome = match self.rx.try_recv() {
+            Ok(o) => o,
+            Err(oneshot::error::TryRecvError::Empty) => return None,
+            Err(oneshot::error::TryRecvError::Closed) => Err(self.dropped()),
+        };
+        self.cancel_on_drop = None;
+        Some(outcome)
     }
 
     /// Wait for the outcome without consuming the call (for pollables).
     pub async fn ready(&mut self) -> Outcome {
-        (&mut self.rx).await.unwrap_or_else(|_| {
-            Err(RemoteError::new(
-                ErrorKind::Internal,
-                format!("call into '{}' was dropped", self.actor),
-            ))
-        })
+        let outcome = (&mut self.rx).await.unwrap_or_else(|_| Err(self.dropped()));
+        self.cancel_on_drop = None;
+        outcome
+    }
+
+    fn dropped(&self) -> RemoteError {
+        RemoteError::new(
+            ErrorKind::Internal,
+            format!("call into '{}' was dropped", self.actor),
+        )
     }
 }
 
@@ -640,10 +713,11 @@ impl Portal {
     /// Start a call to export `func`; never blocks. Fails at once if the
     /// actor was cancelled or has exited.
     pub fn run(&self, func: &str, args: ciborium::Value) -> Result<PendingCall, RemoteError> {
-        let rx = self.child.call(func, args)?;
+        let (id, rx) = self.child.call(func, args)?;
         Ok(PendingCall {
             rx,
             actor: self.child.info.name.clone(),
+            cancel_on_drop: Some((self.child.clone(), id, self.caller.clone())),
         })
     }
 
@@ -870,7 +944,10 @@ impl Nursery {
         if self.inner.scope.is_cancelled() {
             child.cancel(&self.inner.ctx.me.name).await;
         }
-        Ok(Portal { child })
+        Ok(Portal {
+            child,
+            caller: self.inner.ctx.me.name.clone(),
+        })
     }
 
     /// Start a long-lived child that serves `portal.run` calls until

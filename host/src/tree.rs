@@ -52,6 +52,7 @@ impl Tree {
                 host_exe,
                 components,
                 id,
+                grace: manifest.cancel_grace,
             },
         })
     }

@@ -36,6 +36,11 @@ tractor::bindings!(
         export call-missing-export: func() -> result<string, error>;
         export fan-out: func(n: u32) -> result<u64, error>;
 
+        export call-with-timeout: func(ms: u32) -> result<string, error>;
+        export stubborn: func();
+        export trap-mid-stream: func(ctx: borrow<context>, after: u32);
+        export nursery-with-timeout: func(ms: u32) -> result<string, error>;
+
         use tractor:actor/runtime@0.1.0.{context};
         export echo-ctx: func(ctx: borrow<context>, first: s64) -> result<u32, error>;
         export started-twice: func(ctx: borrow<context>) -> result<_, error>;
@@ -200,6 +205,51 @@ impl Guest for Actor {
             p.cancel_actor()?;
             r
         })
+    }
+
+    /// Block in a plain WASI sleep, which no tractor checkpoint can wake.
+    fn stubborn() {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+
+    fn trap_mid_stream(ctx: &Context, after: u32) {
+        let stream = Self::started_stream(ctx).expect("stream");
+        for i in 0..after {
+            stream.send(&i).expect("send");
+        }
+        panic!("trapped mid-stream on purpose");
+    }
+
+    /// A timeout around a call into a busy daemon cancels the remote call:
+    /// the daemon is free again right after.
+    fn call_with_timeout(ms: u32) -> Result<String, Error> {
+        open_nursery(|n| {
+            let p = n.start_actor("busy")?;
+            let timeout = Duration::from_millis(ms as u64);
+            let e = match tractor::with_timeout(timeout, || p.run::<(), _>("sleep-forever", &())) {
+                Ok(()) => return Err(Error::new("sleep-forever returned")),
+                Err(e) => e,
+            };
+            let sum: i64 = p.run("add", &(1, 2))?;
+            p.cancel_actor()?;
+            Ok(format!("{:?}: {}; then add = {sum}", e.kind, e.message))
+        })
+    }
+
+    /// A timeout around a nursery cancels its children.
+    fn nursery_with_timeout(ms: u32) -> Result<String, Error> {
+        let timeout = Duration::from_millis(ms as u64);
+        let r = tractor::with_timeout(timeout, || {
+            open_nursery(|n| {
+                n.run_in_actor("sleeper", "sleep-forever", &())?;
+                n.run_in_actor("sleeper2", "sleep-forever", &())?;
+                tractor::sleep_forever()
+            })
+        });
+        match r {
+            Ok(()) => Err(Error::new("the nursery outlived its deadline")),
+            Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+        }
     }
 
     /// Echo every message back until the caller closes the stream.

@@ -218,6 +218,16 @@ impl Guest {
         self.poisoned
     }
 
+    /// Mark the instance unusable (a call into it was abandoned mid-way).
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    /// The store's host state.
+    pub fn state_mut(&mut self) -> &mut ActorState {
+        self.store.data_mut()
+    }
+
     fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
         RemoteError::new(kind, msg).with_actor(&self.name, &self.uid)
     }

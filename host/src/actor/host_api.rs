@@ -4,12 +4,12 @@
 //! races it against the actor's cancellation and the scopes of the guest's
 //! open nurseries, as trio's checkpoints do.
 
-use crate::context::{CalleeContext, Receiver};
+use crate::context::{CalleeContext, CallerContext, Receiver};
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal};
 use crate::wire::ContextOutcome;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
@@ -26,6 +26,7 @@ wasmtime::component::bindgen!({
         "tractor:actor/runtime.call": CallRes,
         "tractor:actor/runtime.context": ContextRes,
         "tractor:actor/runtime.stream": StreamRes,
+        "tractor:actor/runtime.cancel-scope": CancelScopeRes,
     },
 });
 
@@ -45,6 +46,57 @@ pub struct ActorState {
     /// For an instance serving a context: that context, whose cancellation
     /// is part of every checkpoint.
     callee: Option<Arc<CalleeContext>>,
+    /// The plain call being served, whose caller may cancel it.
+    call: Option<Arc<CallScope>>,
+    /// Cancel scopes the guest has open.
+    guest_scopes: Vec<Arc<GuestScope>>,
+    /// Contexts the guest has open as a caller: a callee's failure is
+    /// raised at the guest's next checkpoint.
+    contexts: Vec<Arc<CallerContext>>,
+}
+
+/// A cancel scope opened by the guest.
+#[derive(Debug, Default)]
+pub struct GuestScope {
+    token: CancellationToken,
+    /// Set when the deadline (rather than `cancel`) cancelled it.
+    deadline: Mutex<Option<std::time::Duration>>,
+}
+
+/// Guest handle on a cancel scope.
+pub struct CancelScopeRes {
+    scope: Arc<GuestScope>,
+}
+
+/// The cancel scope of one plain call served by the main instance.
+#[derive(Debug, Default)]
+pub struct CallScope {
+    /// Cancelled when the caller cancels the call.
+    pub token: CancellationToken,
+    by: Mutex<Option<String>>,
+}
+
+impl CallScope {
+    /// Cancel the call on behalf of `by`.
+    pub fn cancel(&self, by: &str) {
+        self.by
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| by.to_string());
+        self.token.cancel();
+    }
+
+    /// The error a checkpoint raises once the call is cancelled.
+    pub fn error(&self, ctx: &ActorCtx) -> Option<RemoteError> {
+        if !self.token.is_cancelled() {
+            return None;
+        }
+        let by = self.by.lock().unwrap().clone().unwrap_or_default();
+        Some(
+            RemoteError::cancelled(format!("call cancelled by '{by}'"))
+                .with_actor(&ctx.me.name, &ctx.me.uid),
+        )
+    }
 }
 
 impl WasiView for ActorState {
@@ -69,7 +121,15 @@ impl ActorState {
             ctx,
             open: Vec::new(),
             callee,
+            call: None,
+            guest_scopes: Vec::new(),
+            contexts: Vec::new(),
         }
+    }
+
+    /// Set the scope of the plain call about to be served.
+    pub fn set_call(&mut self, call: Option<Arc<CallScope>>) {
+        self.call = call;
     }
 
     /// A `Send` snapshot of the current scopes, for checkpoints.
@@ -78,6 +138,9 @@ impl ActorState {
             ctx: self.ctx.clone(),
             open: self.open.clone(),
             callee: self.callee.clone(),
+            call: self.call.clone(),
+            guest: self.guest_scopes.clone(),
+            contexts: self.contexts.clone(),
         }
     }
 
@@ -92,6 +155,9 @@ struct Scopes {
     ctx: Arc<ActorCtx>,
     open: Vec<Arc<Nursery>>,
     callee: Option<Arc<CalleeContext>>,
+    call: Option<Arc<CallScope>>,
+    guest: Vec<Arc<GuestScope>>,
+    contexts: Vec<Arc<CallerContext>>,
 }
 
 impl Scopes {
@@ -102,6 +168,21 @@ impl Scopes {
         }
         if let Some(e) = self.callee.as_ref().and_then(|c| c.cancel_error()) {
             return Some(e);
+        }
+        if let Some(e) = self.call.as_ref().and_then(|c| c.error(&self.ctx)) {
+            return Some(e);
+        }
+        if let Some(e) = self.contexts.iter().find_map(|c| c.failure()) {
+            return Some(e);
+        }
+        if let Some(g) = self.guest.iter().find(|g| g.token.is_cancelled()) {
+            let why = match *g.deadline.lock().unwrap() {
+                Some(d) => format!("cancelled: the scope's deadline of {d:?} passed"),
+                None => "cancelled: the scope was cancelled".to_string(),
+            };
+            return Some(
+                RemoteError::cancelled(why).with_actor(&self.ctx.me.name, &self.ctx.me.uid),
+            );
         }
         self.open.iter().rev().find_map(|n| n.cancel_reason())
     }
@@ -114,6 +195,9 @@ impl Scopes {
         let mut tokens = vec![self.ctx.cancel.clone()];
         tokens.extend(self.open.iter().map(|n| n.scope().clone()));
         tokens.extend(self.callee.iter().map(|c| c.cancel.clone()));
+        tokens.extend(self.call.iter().map(|c| c.token.clone()));
+        tokens.extend(self.guest.iter().map(|g| g.token.clone()));
+        tokens.extend(self.contexts.iter().map(|c| c.failed.clone()));
         let any = futures::future::select_all(tokens.iter().map(|t| Box::pin(t.cancelled())));
         tokio::select! {
             v = fut => Ok(v),
@@ -519,6 +603,7 @@ impl runtime::HostPortal for ActorState {
             .and_then(|r| r);
         match opened {
             Ok((ctx, first)) => {
+                self.contexts.push(ctx.state());
                 let res = self.table.push(ContextRes {
                     role: Role::Caller(ctx),
                     cancel: self.ctx.cancel.clone(),
@@ -584,9 +669,21 @@ impl runtime::HostNursery for ActorState {
 
     async fn wait(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
         let n = self.table.get(&this)?.nursery.clone();
-        // `wait` itself handles cancellation: it cancels the children and
-        // still waits for them, as a nursery must.
-        let r = n.wait().await;
+        // `wait` itself handles the actor's cancellation and failing
+        // children; an enclosing cancel scope or cancelled call makes it
+        // cancel the children, still waiting for them as a nursery must.
+        let outer = Scopes {
+            open: Vec::new(),
+            ..self.scopes()
+        };
+        let r = match outer.guard(n.wait()).await {
+            Ok(r) => r,
+            Err(cancelled) => {
+                n.cancel().await;
+                let _ = n.wait().await;
+                Err(cancelled)
+            }
+        };
         self.close(&n);
         wit(r)
     }
@@ -689,7 +786,10 @@ impl runtime::HostContext for ActorState {
     }
 
     async fn drop(&mut self, this: Resource<ContextRes>) -> R<()> {
-        self.table.delete(this)?;
+        if let Role::Caller(c) = self.table.delete(this)?.role {
+            let state = c.state();
+            self.contexts.retain(|o| !Arc::ptr_eq(o, &state));
+        }
         Ok(())
     }
 }
@@ -736,6 +836,44 @@ impl runtime::HostStream for ActorState {
 
     async fn drop(&mut self, this: Resource<StreamRes>) -> R<()> {
         self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl runtime::HostCancelScope for ActorState {
+    async fn new(&mut self, timeout_nanos: Option<u64>) -> R<Resource<CancelScopeRes>> {
+        let scope = Arc::new(GuestScope::default());
+        if let Some(nanos) = timeout_nanos {
+            let d = std::time::Duration::from_nanos(nanos);
+            let s = scope.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {
+                        *s.deadline.lock().unwrap() = Some(d);
+                        s.token.cancel();
+                    }
+                    _ = s.token.cancelled() => {}
+                }
+            });
+        }
+        self.guest_scopes.push(scope.clone());
+        Ok(self.table.push(CancelScopeRes { scope })?)
+    }
+
+    async fn cancel(&mut self, this: Resource<CancelScopeRes>) -> R<()> {
+        self.table.get(&this)?.scope.token.cancel();
+        Ok(())
+    }
+
+    async fn cancelled(&mut self, this: Resource<CancelScopeRes>) -> R<bool> {
+        Ok(self.table.get(&this)?.scope.token.is_cancelled())
+    }
+
+    async fn drop(&mut self, this: Resource<CancelScopeRes>) -> R<()> {
+        let res = self.table.delete(this)?;
+        // Closing the scope also ends its deadline timer.
+        res.scope.token.cancel();
+        self.guest_scopes.retain(|g| !Arc::ptr_eq(g, &res.scope));
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use crate::spawn;
 use crate::wire::ContextOutcome;
 use crate::wire::{self, Msg, RunRequest, StartActor};
 use guest::{Guest, GuestTemplate, InterruptFlag};
-use host_api::{ActorState, ContextRes};
+use host_api::{ActorState, CallScope, ContextRes};
 use output::{Prefixed, Target};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -35,8 +35,16 @@ use tokio::sync::mpsc;
 const SPIN_GRACE: Duration = Duration::from_millis(10);
 
 /// How long a cancelled guest may take to return before its call is
-/// abandoned (covers guests blocked in WASI calls we cannot wake).
-const RETURN_GRACE: Duration = Duration::from_millis(1500);
+/// abandoned (covers guests blocked in WASI calls we cannot wake): three
+/// quarters of the tree's grace period, so the actor still tears down its
+/// own children and exits before its parent resorts to signals.
+fn return_grace(ctx: &ActorCtx) -> Duration {
+    ctx.tree.grace * 3 / 4
+}
+
+/// How long a call cancelled by its caller may take to return before it is
+/// abandoned (and the instance replaced).
+const CALL_CANCEL_GRACE: Duration = Duration::from_millis(50);
 
 /// Entry point of an actor process; returns the process exit code.
 ///
@@ -108,6 +116,7 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
             host_exe: exe,
             components: start.components.clone(),
             id: std::env::var(crate::nursery::TREE_ENV).unwrap_or_default(),
+            grace: Duration::from_millis(start.grace_ms),
         },
         false,
     )
@@ -125,6 +134,43 @@ struct Actor {
     interrupt: InterruptFlag,
     /// Contexts being served, by context id.
     contexts: Mutex<HashMap<u64, Arc<CalleeContext>>>,
+    /// Plain calls: the one being served, and queued ones already cancelled.
+    calls: Mutex<CallBook>,
+}
+
+#[derive(Default)]
+struct CallBook {
+    running: Option<(u64, Arc<CallScope>)>,
+    cancelled: HashMap<u64, String>,
+}
+
+impl Actor {
+    /// Start serving call `id`: its scope, or `Err(by)` if it was cancelled
+    /// while queued.
+    fn begin_call(&self, id: u64) -> Result<Arc<CallScope>, String> {
+        let mut book = self.calls.lock().unwrap();
+        if let Some(by) = book.cancelled.remove(&id) {
+            return Err(by);
+        }
+        let scope = Arc::new(CallScope::default());
+        book.running = Some((id, scope.clone()));
+        Ok(scope)
+    }
+
+    fn end_call(&self) {
+        self.calls.lock().unwrap().running = None;
+    }
+
+    /// The caller cancelled call `id`, running or queued.
+    fn cancel_call(&self, id: u64, by: &str) {
+        let mut book = self.calls.lock().unwrap();
+        match &book.running {
+            Some((running, scope)) if *running == id => scope.cancel(by),
+            _ => {
+                book.cancelled.insert(id, by.to_string());
+            }
+        }
+    }
 }
 
 impl Actor {
@@ -172,7 +218,7 @@ impl Actor {
                         _ = self.ctx.cancel.cancelled() => {}
                         _ = callee.cancel.cancelled() => {}
                     }
-                    tokio::time::sleep(RETURN_GRACE).await;
+                    tokio::time::sleep(return_grace(&self.ctx)).await;
                 };
                 tokio::select! {
                     o = call => o,
@@ -242,6 +288,7 @@ async fn serve(
         stderr: Prefixed::new(&start.name, Target::Stderr),
         interrupt: Default::default(),
         contexts: Mutex::new(HashMap::new()),
+        calls: Mutex::default(),
     });
     let mut guest = match actor
         .template
@@ -274,7 +321,8 @@ async fn serve(
     }
 
     let code = if let Some(req) = &start.run {
-        match answer(&mut guest, &ctx, req, &out).await {
+        let scope = Arc::new(CallScope::default());
+        match answer(&mut guest, &ctx, req, &out, &scope).await {
             Some(e) if !e.is_cancelled() => 1,
             _ => 0,
         }
@@ -284,15 +332,46 @@ async fn serve(
                 r = call_rx.recv() => match r { Some(r) => r, None => break 0 },
                 _ = ctx.cancel.cancelled() => break 0,
             };
-            let failed = answer(&mut guest, &ctx, &req, &out).await;
+            let scope = match actor.begin_call(req.id) {
+                Ok(scope) => scope,
+                Err(by) => {
+                    let error = RemoteError::cancelled(format!(
+                        "call cancelled by '{by}' before it started"
+                    ))
+                    .with_actor(who.0, who.1);
+                    let _ = out.send(Msg::CallFailed { id: req.id, error });
+                    continue;
+                }
+            };
+            let failed = answer(&mut guest, &ctx, &req, &out, &scope).await;
+            actor.end_call();
+            if !guest.is_poisoned() {
+                continue;
+            }
+            // A call abandoned because its caller cancelled it: serve on
+            // with a fresh instance.
+            if scope.token.is_cancelled() && !ctx.cancel.is_cancelled() {
+                match actor
+                    .template
+                    .instantiate(actor.state(None), vec![actor.interrupt.clone()])
+                    .await
+                {
+                    Ok(fresh) => {
+                        guest = fresh;
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = out.send(Msg::Failed { error: e });
+                        break 1;
+                    }
+                }
+            }
             // A trapped instance cannot be entered again: the daemon as a
             // whole has failed, which its nursery must hear about.
-            if guest.is_poisoned() {
-                if let Some(error) = failed.filter(|e| !e.is_cancelled()) {
-                    let _ = out.send(Msg::Failed { error });
-                }
-                break 1;
+            if let Some(error) = failed.filter(|e| !e.is_cancelled()) {
+                let _ = out.send(Msg::Failed { error });
             }
+            break 1;
         }
     };
     // Structured teardown: contexts end, then children, before we exit.
@@ -368,6 +447,7 @@ async fn read_parent(
                 }
             }
             Ok(Msg::Cancel { by }) => ctx.cancel_actor(&by),
+            Ok(Msg::CancelCall { id, by }) => actor.cancel_call(id, &by),
             Ok(other) => {
                 let e = RemoteError::new(
                     ErrorKind::Protocol,
@@ -391,25 +471,44 @@ async fn read_parent(
 }
 
 /// Run one call and send its outcome; returns the error, if it failed.
+///
+/// A call whose caller cancels it gets [`CALL_CANCEL_GRACE`] to return from
+/// its checkpoint; after that (a spinning guest) it is abandoned and the
+/// instance poisoned, to be replaced by a fresh one.
 async fn answer(
     guest: &mut Guest,
     ctx: &Arc<ActorCtx>,
     req: &RunRequest,
     out: &mpsc::UnboundedSender<Msg>,
+    scope: &Arc<CallScope>,
 ) -> Option<RemoteError> {
-    let call = guest.call(&req.func, &req.args);
-    let abandon = async {
-        ctx.cancel.cancelled().await;
-        tokio::time::sleep(RETURN_GRACE).await;
+    guest.state_mut().set_call(Some(scope.clone()));
+    let mut abandoned = false;
+    let outcome = {
+        let call = guest.call(&req.func, &req.args);
+        let abandon = async {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => tokio::time::sleep(return_grace(ctx)).await,
+                _ = scope.token.cancelled() => tokio::time::sleep(CALL_CANCEL_GRACE).await,
+            }
+        };
+        tokio::select! {
+            o = call => o,
+            _ = abandon => {
+                abandoned = true;
+                Err(ctx.cancelled_error())
+            }
+        }
     };
-    let outcome = tokio::select! {
-        o = call => o,
-        _ = abandon => Err(ctx.cancelled_error()),
-    };
-    // A guest interrupted or unwinding because we were cancelled reports
-    // who cancelled it; a real failure is still reported as such.
+    if abandoned {
+        guest.poison();
+    }
+    guest.state_mut().set_call(None);
+    // A guest interrupted or unwinding because it was cancelled reports who
+    // cancelled it; a real failure is still reported as such.
     let outcome = match outcome {
         Err(e) if ctx.cancel.is_cancelled() && e.is_cancelled() => Err(ctx.cancelled_error()),
+        Err(e) if e.is_cancelled() || abandoned => Err(scope.error(ctx).unwrap_or(e)),
         o => o,
     };
     let (msg, failed) = match outcome {

@@ -101,7 +101,13 @@ pub fn decode(body: &[u8]) -> Result<Msg, FrameError> {
 async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<usize, FrameError> {
     let mut got = 0;
     while got < buf.len() {
-        let n = r.read(&mut buf[got..]).await?;
+        let n = match r.read(&mut buf[got..]).await {
+            Ok(n) => n,
+            // A peer that died with our data unread resets the connection:
+            // that is an end of stream, not a protocol violation.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             break;
         }

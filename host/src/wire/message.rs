@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// Every message either side of a parent/child pipe can send.
 ///
-/// Parent → child: [`Msg::Start`] (always first), [`Msg::Call`], [`Msg::Cancel`],
+/// Parent → child: [`Msg::Start`] (always first), [`Msg::Call`], [`Msg::CancelCall`], [`Msg::Cancel`],
 /// [`Msg::OpenContext`], [`Msg::CancelContext`].
 /// Child → parent: [`Msg::Ready`] (always first), [`Msg::Return`],
 /// [`Msg::CallFailed`], [`Msg::Failed`], [`Msg::Started`], [`Msg::ContextDone`].
@@ -17,6 +17,14 @@ pub enum Msg {
     Start(StartActor),
     /// Call an export of the child's component.
     Call(RunRequest),
+    /// Cancel call `id` (queued or running); the child answers it with a
+    /// `cancelled` error.
+    CancelCall {
+        /// Id of the [`RunRequest`] to cancel.
+        id: u64,
+        /// Name of the actor that cancelled it.
+        by: String,
+    },
     /// Cancel the child: stop its work, tear down its subtree, exit.
     Cancel {
         /// Name of the actor that asked for the cancellation.
@@ -134,6 +142,9 @@ pub struct StartActor {
     /// Every component of the tree, so the child can spawn by name without
     /// reading the manifest or compiling anything.
     pub components: Vec<ComponentEntry>,
+    /// Grace period, in milliseconds, a cancelled actor of this tree gets
+    /// before it is killed.
+    pub grace_ms: u64,
     /// For `run-in-actor` children: the one call to make, after which the
     /// child exits. `None` for daemons.
     pub run: Option<RunRequest>,
