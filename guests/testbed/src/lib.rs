@@ -38,6 +38,7 @@ tractor::bindings!(
 
         export call-with-timeout: func(ms: u32) -> result<string, error>;
         export stubborn: func();
+        export spin-ctx: func(ctx: borrow<context>);
         export trap-mid-stream: func(ctx: borrow<context>, after: u32);
         export nursery-with-timeout: func(ms: u32) -> result<string, error>;
 
@@ -205,6 +206,12 @@ impl Guest for Actor {
             p.cancel_actor()?;
             r
         })
+    }
+
+    /// Report `started`, then spin without ever reaching a checkpoint.
+    fn spin_ctx(ctx: &Context) {
+        tractor::callee(ctx).started(&()).expect("started");
+        Self::spin();
     }
 
     /// Block in a plain WASI sleep, which no tractor checkpoint can wake.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use wasmtime::component::{
     Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val,
 };
-use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 /// A component loaded and linked once per actor process; every instance
 /// of the actor (the main one, one per open context) comes from it.
@@ -30,7 +30,6 @@ pub struct GuestTemplate {
 /// One instance of the actor's component in its own store.
 pub struct Guest {
     store: Store<ActorState>,
-    ticker: Ticker,
     instance: Instance,
     exports: Arc<Vec<String>>,
     /// Exports resolved so far, with their signatures (derived once).
@@ -51,58 +50,92 @@ struct Export {
 }
 
 /// Advances the engine's epoch every [`TICK`] while any instance of this
-/// process is inside a call, so running wasm reaches its epoch callback
-/// (yield, or trap if interrupted); an idle actor costs no wakeups.
+/// process is running wasm, so it reaches its epoch callback (yield, or trap
+/// if interrupted). Instances blocked in host calls, and idle actors, cost
+/// no wakeups: the thread parks until some store enters wasm again.
 #[derive(Clone)]
 pub struct Ticker {
-    active: Arc<(Mutex<usize>, Condvar)>,
+    shared: Arc<TickerShared>,
+}
+
+struct TickerShared {
+    /// One flag per store: is it executing wasm right now?
+    stores: Mutex<Vec<std::sync::Weak<AtomicBool>>>,
+    parked: AtomicBool,
+    wake: (Mutex<()>, Condvar),
 }
 
 /// Epoch period: how long wasm runs before other tasks get a turn, and the
 /// granularity of interrupting a spinning guest.
-pub const TICK: Duration = Duration::from_millis(5);
-
-/// Marks one call in progress; see [`Ticker::running`].
-pub struct Running(Ticker);
+pub const TICK: Duration = Duration::from_millis(2);
 
 impl Ticker {
     fn start(engine: Engine) -> Ticker {
-        let t = Ticker {
-            active: Arc::new((Mutex::new(0), Condvar::new())),
-        };
-        let active = t.active.clone();
+        let shared = Arc::new(TickerShared {
+            stores: Mutex::new(Vec::new()),
+            parked: AtomicBool::new(false),
+            wake: (Mutex::new(()), Condvar::new()),
+        });
+        let t = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("tractor-epoch".into())
             .spawn(move || loop {
-                {
-                    let (count, cv) = &*active;
-                    let mut n = count.lock().unwrap();
-                    while *n == 0 {
-                        n = cv.wait(n).unwrap();
-                    }
-                }
                 std::thread::sleep(TICK);
-                engine.increment_epoch();
+                let running = {
+                    let mut stores = t.stores.lock().unwrap();
+                    stores.retain(|w| w.strong_count() > 0);
+                    stores
+                        .iter()
+                        .filter_map(|w| w.upgrade())
+                        .any(|f| f.load(Ordering::Relaxed))
+                };
+                if running {
+                    engine.increment_epoch();
+                    continue;
+                }
+                let guard = t.wake.0.lock().unwrap();
+                t.parked.store(true, Ordering::SeqCst);
+                // Re-check under the lock: a store may have entered wasm between
+                // the scan and parking (it then finds `parked` set and notifies).
+                let again = t
+                    .stores
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|w| w.upgrade())
+                    .any(|f| f.load(Ordering::SeqCst));
+                if !again {
+                    drop(t.wake.1.wait(guard).unwrap());
+                }
+                t.parked.store(false, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
             tracing::error!(
                 "cannot start the epoch thread ({e}): spinning guests cannot be interrupted"
             );
         }
-        t
+        Ticker { shared }
     }
 
-    /// Count a call in progress until the returned guard is dropped.
-    pub fn running(&self) -> Running {
-        *self.active.0.lock().unwrap() += 1;
-        self.active.1.notify_one();
-        Running(self.clone())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        *self.0.active.0.lock().unwrap() -= 1;
+    /// Track `store`'s entries into and exits from wasm.
+    fn watch<T: 'static>(&self, store: &mut Store<T>) {
+        let in_wasm = Arc::new(AtomicBool::new(false));
+        self.shared
+            .stores
+            .lock()
+            .unwrap()
+            .push(Arc::downgrade(&in_wasm));
+        let shared = self.shared.clone();
+        store.call_hook(move |_, hook| {
+            let entering = matches!(hook, CallHook::CallingWasm | CallHook::ReturningFromHost);
+            // SeqCst pairs with the ticker's `parked` handshake (Dekker-style).
+            in_wasm.store(entering, Ordering::SeqCst);
+            if entering && shared.parked.load(Ordering::SeqCst) {
+                let _guard = shared.wake.0.lock().unwrap();
+                shared.wake.1.notify_one();
+            }
+            Ok(())
+        });
     }
 }
 
@@ -177,19 +210,25 @@ impl GuestTemplate {
         let name = state.ctx.me.name.clone();
         let uid = state.ctx.me.uid.clone();
         let mut store = Store::new(&self.engine, state);
+        self.ticker.watch(&mut store);
         store.set_epoch_deadline(1);
+        // Interrupted wasm gets one more tick to unwind (say, from the
+        // `cancelled` a checkpoint just returned) and traps at the next.
+        let mut strikes = 0;
         store.epoch_deadline_callback(move |_| {
             if interrupt.iter().any(|f| f.load(Ordering::Relaxed)) {
-                Err(Trap::Interrupt.into())
-            } else {
-                // A guest computing for a while lets the actor's other tasks
-                // (frames from the parent, other contexts) run: the actor
-                // process has one thread.
-                Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(tokio::task::yield_now()),
-                ))
+                strikes += 1;
+                if strikes > 1 {
+                    return Err(Trap::Interrupt.into());
+                }
             }
+            // A guest computing for a while lets the actor's other tasks
+            // (frames from the parent, other contexts) run: the actor
+            // process has one thread.
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
         let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
             let mut err = trap_error(&e, &name, &uid);
@@ -201,7 +240,6 @@ impl GuestTemplate {
         })?;
         Ok(Guest {
             store,
-            ticker: self.ticker.clone(),
             instance,
             exports: self.exports.clone(),
             resolved: HashMap::new(),
@@ -345,13 +383,11 @@ impl Guest {
             vals.insert(0, first);
         }
         let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
-        let running = self.ticker.running();
-        let r = export
+        if let Err(e) = export
             .func
             .call_async(&mut self.store, &vals, &mut results)
-            .await;
-        drop(running);
-        if let Err(e) = r {
+            .await
+        {
             self.poisoned = true;
             return Err(trap_error(&e, &self.name, &self.uid));
         }

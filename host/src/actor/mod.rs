@@ -30,10 +30,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// How long wasm may keep running after cancellation before it is
-/// interrupted (enough to unwind from a `cancelled` checkpoint).
-const SPIN_GRACE: Duration = Duration::from_millis(10);
-
 /// How long a cancelled guest may take to return before its call is
 /// abandoned (covers guests blocked in WASI calls we cannot wake): three
 /// quarters of the tree's grace period, so the actor still tears down its
@@ -182,24 +178,15 @@ impl Actor {
         ActorState::new(wasi, self.ctx.clone(), callee)
     }
 
-    /// After `SPIN_GRACE`, set `flag`: a guest still running wasm traps at
-    /// its next epoch tick (see [`guest::Ticker`]).
-    fn interrupt_after_grace(&self, flag: InterruptFlag) {
-        tokio::spawn(async move {
-            tokio::time::sleep(SPIN_GRACE).await;
-            flag.store(true, Ordering::Relaxed);
-        });
-    }
-
     /// Serve one context in an instance of its own, so it runs concurrently
     /// with plain calls and with other contexts.
     async fn serve_context(self: Arc<Self>, req: RunRequest, callee: Arc<CalleeContext>) {
         let own_flag: InterruptFlag = Default::default();
         let watch = {
-            let (me, cancel, flag) = (self.clone(), callee.cancel.clone(), own_flag.clone());
+            let (cancel, flag) = (callee.cancel.clone(), own_flag.clone());
             tokio::spawn(async move {
                 cancel.cancelled().await;
-                me.interrupt_after_grace(flag);
+                flag.store(true, Ordering::Relaxed);
             })
         };
         let res = ContextRes::callee(callee.clone(), self.ctx.cancel.clone());
@@ -311,12 +298,12 @@ async fn serve(
         context_tasks.clone(),
     ));
 
-    // Once cancelled, interrupt wasm that keeps running past SPIN_GRACE.
+    // Once cancelled, interrupt wasm that keeps running (see guest::Ticker).
     {
         let a = actor.clone();
         tokio::spawn(async move {
             a.ctx.cancel.cancelled().await;
-            a.interrupt_after_grace(a.interrupt.clone());
+            a.interrupt.store(true, Ordering::Relaxed);
         });
     }
 
