@@ -46,7 +46,7 @@ fn main() {
             .collect(),
     );
 
-    let mut cancel = |func: &'static str| {
+    let cancel = |func: &'static str| {
         median(
             (0..RUNS)
                 .map(|_| {
