@@ -8,26 +8,16 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tractor_host::manifest::Manifest;
+mod common;
+
+use common::median;
 use tractor_host::nursery::Nursery;
-use tractor_host::tree::Tree;
 
 const RUNS: usize = 15;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    std::env::remove_var("RUST_BACKTRACE");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let exe = env!("CARGO_BIN_EXE_tractor-host");
-    let manifest = Manifest::load(&repo.join("guests/testbed")).expect("testbed manifest");
-    let tree = Tree::prepare(&manifest, exe.into()).expect("testbed builds");
+    let tree = common::testbed();
+    let (repo, exe) = (common::repo(), common::HOST_EXE);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -5,16 +5,12 @@
 //! (after warm-up) and each figure's ratio to the baseline.
 
 use std::time::{Duration, Instant};
-use tractor_host::manifest::Manifest;
+mod common;
+
+use common::median;
 use tractor_host::nursery::Nursery;
-use tractor_host::tree::Tree;
 
 const RUNS: usize = 30;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn measure(mut f: impl FnMut()) -> Duration {
     for _ in 0..3 {
@@ -32,15 +28,7 @@ fn measure(mut f: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    // Every wasmtime error would capture a host backtrace otherwise.
-    std::env::remove_var("RUST_BACKTRACE");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let manifest = Manifest::load(&repo.join("guests/testbed")).expect("testbed manifest");
-    let tree = Tree::prepare(&manifest, env!("CARGO_BIN_EXE_tractor-host").into())
-        .expect("testbed builds");
+    let tree = common::testbed();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -7,9 +7,9 @@
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use tractor_host::manifest::Manifest;
+mod common;
+
 use tractor_host::nursery::Nursery;
-use tractor_host::tree::Tree;
 use tractor_host::wire::ContextOutcome;
 
 const ROUND_TRIPS: u32 = 10_000;
@@ -56,23 +56,14 @@ fn pipe_round_trips() -> f64 {
 
 fn best(mut f: impl FnMut() -> f64) -> f64 {
     f(); // warm-up
-    let mut v: Vec<f64> = (0..RUNS).map(|_| f()).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    common::median_rate((0..RUNS).map(|_| f()).collect())
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--echo-child") {
         return echo_child();
     }
-    std::env::remove_var("RUST_BACKTRACE");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let manifest = Manifest::load(&repo.join("guests/testbed")).expect("testbed manifest");
-    let tree = Tree::prepare(&manifest, env!("CARGO_BIN_EXE_tractor-host").into())
-        .expect("testbed builds");
+    let tree = common::testbed();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,8 +100,7 @@ fn main() {
                 assert!(matches!(ctx.result().await, ContextOutcome::Returned(_)));
             }
             rates.remove(0);
-            rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            rates[rates.len() / 2]
+            common::median_rate(rates)
         };
         let one_way = if only_ping {
             f64::NAN
