@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Closed,
     /// A broadcast consumer fell more than its buffer behind.
     Lagged,
+    /// A resource limit (memory, CPU time, children, depth) was reached.
+    Limit,
     /// A runtime bug or resource failure.
     Internal,
 }
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Group => "group",
             ErrorKind::Closed => "closed",
             ErrorKind::Lagged => "lagged",
+            ErrorKind::Limit => "limit",
             ErrorKind::Internal => "internal",
         }
     }

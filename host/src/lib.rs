@@ -39,6 +39,7 @@ pub mod context;
 pub mod error;
 pub mod manifest;
 pub mod nursery;
+pub mod sandbox;
 pub mod spawn;
 pub mod tree;
 pub mod wire;

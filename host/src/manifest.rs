@@ -49,6 +49,8 @@ pub struct Manifest {
     /// How long a cancelled actor may take to exit before it is killed
     /// (`[tree] cancel-grace`, default 2 s).
     pub cancel_grace: std::time::Duration,
+    /// Deepest an actor may be, root = 0 (`[tree] max-depth`).
+    pub max_depth: Option<u32>,
 }
 
 /// The `[root]` table.
@@ -73,6 +75,8 @@ pub struct ComponentSpec {
     pub source: PathBuf,
     /// How to (re)build it, if it is built from source.
     pub build: Option<BuildSpec>,
+    /// What an actor running it may consume (`[component.x.limits]`).
+    pub limits: crate::sandbox::Limits,
 }
 
 /// One `[component.<name>.build]` table.
@@ -100,6 +104,15 @@ struct RawManifest {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawTree {
     cancel_grace: Option<String>,
+    max_depth: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    memory: Option<String>,
+    cpu_per_call: Option<String>,
+    children: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +129,7 @@ struct RawRoot {
 struct RawComponent {
     source: PathBuf,
     build: Option<RawBuild>,
+    limits: Option<RawLimits>,
 }
 
 #[derive(Deserialize)]
@@ -244,12 +258,31 @@ impl Manifest {
                     source.display()
                 )));
             }
+            let limits = match c.limits {
+                None => crate::sandbox::Limits::default(),
+                Some(l) => crate::sandbox::Limits {
+                    memory_bytes: match l.memory {
+                        None => None,
+                        Some(t) => Some(crate::sandbox::parse_size(&t).ok_or_else(|| {
+                            err(format!("`{key}.limits.memory`: invalid size `{t}` (use e.g. 64MiB, 512KiB, 1GiB)"))
+                        })?),
+                    },
+                    cpu_ms_per_call: match l.cpu_per_call {
+                        None => None,
+                        Some(t) => Some(parse_duration(&t).map(|d| d.as_millis() as u64).ok_or_else(|| {
+                            err(format!("`{key}.limits.cpu-per-call`: invalid duration `{t}` (use e.g. 500ms, 2s)"))
+                        })?),
+                    },
+                    max_children: l.children,
+                },
+            };
             components.insert(
                 name.clone(),
                 ComponentSpec {
                     name,
                     source,
                     build,
+                    limits,
                 },
             );
         }
@@ -283,6 +316,7 @@ impl Manifest {
                 ))
             }
         };
+        let max_depth = raw.tree.as_ref().and_then(|t| t.max_depth);
         let cancel_grace = match raw.tree.and_then(|t| t.cancel_grace) {
             None => crate::nursery::DEFAULT_GRACE,
             Some(text) => parse_duration(&text).ok_or_else(|| {
@@ -293,6 +327,7 @@ impl Manifest {
         };
         Ok(Manifest {
             cancel_grace,
+            max_depth,
             file: file.to_path_buf(),
             dir,
             root: RootSpec {
@@ -434,6 +469,36 @@ command = "true"
         );
         assert_eq!(parse_duration("2h"), None);
         assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn limits_parse_and_bad_values_name_their_key() {
+        let text = OK.replace("command = \"true\"", "command = \"true\"\n[component.a.limits]\nmemory = \"64MiB\"\ncpu-per-call = \"2s\"\nchildren = 3");
+        let m = parse(&format!("[tree]\nmax-depth = 4\n{text}")).unwrap();
+        let l = &m.components["a"].limits;
+        assert_eq!(
+            (l.memory_bytes, l.cpu_ms_per_call, l.max_children),
+            (Some(64 << 20), Some(2000), Some(3))
+        );
+        assert_eq!(m.max_depth, Some(4));
+        let e = parse(&text.replace("64MiB", "lots"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`component.a.limits.memory`: invalid size `lots`"),
+            "{e}"
+        );
+        let e = parse(&text.replace("\"2s\"", "\"soon\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`component.a.limits.cpu-per-call`: invalid duration"),
+            "{e}"
+        );
+        let e = parse(&text.replace("children = 3", "children = -1"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("component.a.limits.children"), "{e}");
     }
 
     #[test]

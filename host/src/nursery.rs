@@ -13,6 +13,7 @@
 use crate::context::{CallerContext, Receiver, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::manifest::valid_name;
+use crate::sandbox::LimitExceeded;
 use crate::spawn::{new_uid, spawn_actor};
 use crate::wire::{self, ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
 use std::collections::HashMap;
@@ -44,6 +45,8 @@ pub struct TreeInfo {
     pub id: String,
     /// How long a cancelled actor may take to exit before it is killed.
     pub grace: Duration,
+    /// Deepest an actor may be (root = 0), if limited.
+    pub max_depth: Option<u32>,
 }
 
 /// Environment variable naming the tree an actor process belongs to.
@@ -387,6 +390,39 @@ impl ChildActor {
     }
 }
 
+/// Refuse a spawn that would exceed the tree's depth or the spawner's
+/// children limit.
+fn check_spawn_limits(ctx: &ActorCtx, name: &str) -> Result<(), RemoteError> {
+    let limit = |l: LimitExceeded| {
+        ctx.error(
+            ErrorKind::Limit,
+            format!("cannot start actor `{name}`: {l}"),
+        )
+    };
+    if let Some(max) = ctx.tree.max_depth {
+        if ctx.child_depth > max {
+            return Err(limit(LimitExceeded {
+                limit: "max-depth",
+                value: max.to_string(),
+            }));
+        }
+    }
+    let own = ctx
+        .tree
+        .components
+        .iter()
+        .find(|c| c.name == ctx.me.component);
+    if let Some(max) = own.and_then(|c| c.limits.max_children) {
+        if ctx.live_children().len() >= max as usize {
+            return Err(limit(LimitExceeded {
+                limit: "children",
+                value: max.to_string(),
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// Start a child actor process running `component` and send it its start
 /// message. Does not wait for it to load: calls queue behind the start.
 async fn spawn_child(
@@ -424,6 +460,7 @@ async fn spawn_child(
             "cannot spawn: the actor is being cancelled",
         ));
     }
+    check_spawn_limits(ctx, name)?;
     let spawned = spawn_actor(&ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id)
         .await
         .map_err(|e| {
@@ -447,6 +484,7 @@ async fn spawn_child(
         component: info.component.clone(),
         components: ctx.tree.components.clone(),
         grace_ms: ctx.tree.grace.as_millis() as u64,
+        max_depth: ctx.tree.max_depth,
         run: run.map(|(func, args)| RunRequest {
             id: RUN_ONCE_ID,
             func,

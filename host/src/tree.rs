@@ -36,6 +36,7 @@ impl Tree {
             build::build_if_needed(spec)?;
             let cwasm = cache::precompile(&engine, &dir, &spec.name, &spec.source)?;
             components.push(ComponentEntry {
+                limits: spec.limits.clone(),
                 name: spec.name.clone(),
                 cwasm,
             });
@@ -53,6 +54,7 @@ impl Tree {
                 components,
                 id,
                 grace: manifest.cancel_grace,
+                max_depth: manifest.max_depth,
             },
         })
     }

@@ -38,6 +38,9 @@ tractor::bindings!(
 
         export call-with-timeout: func(ms: u32) -> result<string, error>;
         export stubborn: func();
+        export hog: func(mib: u32) -> u64;
+        export recurse: func(n: u64) -> u64;
+        export spawn-many: func(n: u32) -> result<u32, error>;
         export spin-ctx: func(ctx: borrow<context>);
         export trap-mid-stream: func(ctx: borrow<context>, after: u32);
         export nursery-with-timeout: func(ms: u32) -> result<string, error>;
@@ -212,6 +215,31 @@ impl Guest for Actor {
     fn spin_ctx(ctx: &Context) {
         tractor::callee(ctx).started(&()).expect("started");
         Self::spin();
+    }
+
+    /// Allocate and touch `mib` MiB.
+    fn hog(mib: u32) -> u64 {
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..mib {
+            held.push(vec![1u8; 1 << 20]);
+        }
+        std::hint::black_box(&held);
+        held.iter().map(|v| v.len() as u64).sum()
+    }
+
+    /// Recurse without bound (the wasm stack limit stops it).
+    fn recurse(n: u64) -> u64 {
+        std::hint::black_box(Self::recurse(std::hint::black_box(n + 1))) + 1
+    }
+
+    /// Start `n` daemons in one nursery; returns how many started.
+    fn spawn_many(n: u32) -> Result<u32, Error> {
+        open_nursery(|nursery| {
+            for i in 0..n {
+                nursery.start_actor(&format!("many_{i}"))?;
+            }
+            Ok(n)
+        })
     }
 
     /// Block in a plain WASI sleep, which no tractor checkpoint can wake.

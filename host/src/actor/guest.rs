@@ -5,10 +5,11 @@ use super::host_api::tractor::actor::{identity, log, runtime, types};
 use super::host_api::{ActorState, ContextRes};
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::Outcome;
+use crate::sandbox::LimitExceeded;
 use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
+use crate::wire::ComponentEntry;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -21,6 +22,8 @@ use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 /// of the actor (the main one, one per open context) comes from it.
 pub struct GuestTemplate {
     engine: Engine,
+    /// Epoch ticks of wasm one call may use (the CPU-time limit).
+    cpu_budget: Option<(u64, u64)>,
     ticker: Ticker,
     pre: InstancePre<ActorState>,
     component_name: String,
@@ -147,10 +150,10 @@ impl GuestTemplate {
     /// Load the precompiled component at `cwasm` and link it.
     pub fn load(
         engine: &Engine,
-        component_name: &str,
-        cwasm: &Path,
+        entry: &ComponentEntry,
         who: (&str, &str),
     ) -> Result<GuestTemplate, RemoteError> {
+        let (component_name, cwasm) = (entry.name.as_str(), entry.cwasm.as_path());
         let fail = |kind, msg: String| RemoteError::new(kind, msg).with_actor(who.0, who.1);
         // SAFETY: the file is one of our cache entries, written once
         // (atomically renamed into place) and never modified afterwards.
@@ -194,6 +197,10 @@ impl GuestTemplate {
         })?;
         Ok(GuestTemplate {
             engine: engine.clone(),
+            cpu_budget: entry
+                .limits
+                .cpu_ms_per_call
+                .map(|ms| (ms.div_ceil(TICK.as_millis() as u64).max(1), ms)),
             ticker: Ticker::start(engine.clone()),
             pre,
             component_name: component_name.to_string(),
@@ -212,14 +219,28 @@ impl GuestTemplate {
         let mut store = Store::new(&self.engine, state);
         self.ticker.watch(&mut store);
         store.set_epoch_deadline(1);
+        store.limiter(|s| &mut s.limiter);
         // Interrupted wasm gets one more tick to unwind (say, from the
         // `cancelled` a checkpoint just returned) and traps at the next.
         let mut strikes = 0;
-        store.epoch_deadline_callback(move |_| {
+        let budget = self.cpu_budget;
+        store.epoch_deadline_callback(move |mut cx| {
             if interrupt.iter().any(|f| f.load(Ordering::Relaxed)) {
                 strikes += 1;
                 if strikes > 1 {
                     return Err(Trap::Interrupt.into());
+                }
+            }
+            // Each tick that finds this store in wasm is TICK of CPU time.
+            if let Some((ticks, ms)) = budget {
+                let data = cx.data_mut();
+                data.cpu_ticks += 1;
+                if data.cpu_ticks > ticks {
+                    let value = format!("{ms}ms");
+                    return Err(wasmtime::Error::new(LimitExceeded {
+                        limit: "cpu-per-call",
+                        value,
+                    }));
                 }
             }
             // A guest computing for a while lets the actor's other tasks
@@ -383,6 +404,7 @@ impl Guest {
             vals.insert(0, first);
         }
         let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
+        self.store.data_mut().cpu_ticks = 0;
         if let Err(e) = export
             .func
             .call_async(&mut self.store, &vals, &mut results)
@@ -442,6 +464,11 @@ impl Guest {
 /// backtrace.
 pub fn trap_error(e: &wasmtime::Error, name: &str, uid: &str) -> RemoteError {
     let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+        return RemoteError::new(ErrorKind::Limit, limit.to_string())
+            .with_actor(name, uid)
+            .with_backtrace(backtrace);
+    }
     let (kind, message) = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => (
             ErrorKind::Cancelled,

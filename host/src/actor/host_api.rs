@@ -7,6 +7,7 @@
 use crate::context::{CalleeContext, CallerContext, Receiver};
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal};
+use crate::sandbox::MemoryLimiter;
 use crate::wire::ContextOutcome;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,10 @@ pub struct ActorState {
     /// Contexts the guest has open as a caller: a callee's failure is
     /// raised at the guest's next checkpoint.
     contexts: Vec<Arc<CallerContext>>,
+    /// Enforces the actor's memory limit for this store.
+    pub limiter: MemoryLimiter,
+    /// Epoch ticks the current call has spent running wasm.
+    pub cpu_ticks: u64,
 }
 
 /// A cancel scope opened by the guest.
@@ -114,6 +119,7 @@ impl ActorState {
         wasi: WasiCtx,
         ctx: Arc<ActorCtx>,
         callee: Option<Arc<CalleeContext>>,
+        limiter: MemoryLimiter,
     ) -> ActorState {
         ActorState {
             wasi,
@@ -124,6 +130,8 @@ impl ActorState {
             call: None,
             guest_scopes: Vec::new(),
             contexts: Vec::new(),
+            limiter,
+            cpu_ticks: 0,
         }
     }
 
@@ -366,6 +374,7 @@ fn kind_from_wit(k: types::ErrorKind) -> ErrorKind {
         W::Group => ErrorKind::Group,
         W::Closed => ErrorKind::Closed,
         W::Lagged => ErrorKind::Lagged,
+        W::Limit => ErrorKind::Limit,
         W::Internal => ErrorKind::Internal,
     }
 }
@@ -415,6 +424,7 @@ fn kind_to_wit(k: ErrorKind) -> types::ErrorKind {
         ErrorKind::Group => W::Group,
         ErrorKind::Closed => W::Closed,
         ErrorKind::Lagged => W::Lagged,
+        ErrorKind::Limit => W::Limit,
         ErrorKind::Internal => W::Internal,
     }
 }

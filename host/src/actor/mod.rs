@@ -113,6 +113,7 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
             components: start.components.clone(),
             id: std::env::var(crate::nursery::TREE_ENV).unwrap_or_default(),
             grace: Duration::from_millis(start.grace_ms),
+            max_depth: start.max_depth,
         },
         false,
     )
@@ -132,6 +133,10 @@ struct Actor {
     contexts: Mutex<HashMap<u64, Arc<CalleeContext>>>,
     /// Plain calls: the one being served, and queued ones already cancelled.
     calls: Mutex<CallBook>,
+    /// Bytes of memory held by all the actor's stores (for the limit).
+    memory: Arc<std::sync::atomic::AtomicUsize>,
+    /// The limits of the actor's component.
+    limits: crate::sandbox::Limits,
 }
 
 #[derive(Default)]
@@ -175,7 +180,9 @@ impl Actor {
             .stdout(self.stdout.clone())
             .stderr(self.stderr.clone())
             .build();
-        ActorState::new(wasi, self.ctx.clone(), callee)
+        let limiter =
+            crate::sandbox::MemoryLimiter::new(self.limits.memory_bytes, self.memory.clone());
+        ActorState::new(wasi, self.ctx.clone(), callee, limiter)
     }
 
     /// Serve one context in an instance of its own, so it runs concurrently
@@ -263,7 +270,7 @@ async fn serve(
             .with_actor(who.0, who.1),
         );
     };
-    let template = match GuestTemplate::load(&engine, &entry.name, &entry.cwasm, who) {
+    let template = match GuestTemplate::load(&engine, entry, who) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
@@ -276,6 +283,8 @@ async fn serve(
         interrupt: Default::default(),
         contexts: Mutex::new(HashMap::new()),
         calls: Mutex::default(),
+        memory: Default::default(),
+        limits: entry.limits.clone(),
     });
     let mut guest = match actor
         .template

@@ -145,6 +145,8 @@ pub struct StartActor {
     /// Grace period, in milliseconds, a cancelled actor of this tree gets
     /// before it is killed.
     pub grace_ms: u64,
+    /// Deepest an actor of this tree may be (root = 0), if limited.
+    pub max_depth: Option<u32>,
     /// For `run-in-actor` children: the one call to make, after which the
     /// child exits. `None` for daemons.
     pub run: Option<RunRequest>,
@@ -157,4 +159,7 @@ pub struct ComponentEntry {
     pub name: String,
     /// Path of the precompiled `.cwasm` in the cache.
     pub cwasm: PathBuf,
+    /// What an actor running it may consume.
+    #[serde(default)]
+    pub limits: crate::sandbox::Limits,
 }
