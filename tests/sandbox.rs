@@ -31,8 +31,11 @@ fn limited(tree_table: &str, limits: &str) -> Tree {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_beyond_the_limit_ends_that_actor_only() {
     let tree = limited("", "memory = \"48MiB\"");
-    let n = Nursery::open(&tree.driver());
-    let calm = n.start_actor("calm", Some("testbed")).await.unwrap();
+    let ctx = tree.driver();
+    // Another nursery's actor: the limit must not touch it.
+    let others = Nursery::open(&ctx);
+    let calm = others.start_actor("calm", Some("testbed")).await.unwrap();
+    let n = Nursery::open(&ctx);
     let p = n
         .run_in_actor("hog", Some("testbed"), "hog", cbor(&[8]))
         .await
@@ -49,13 +52,13 @@ async fn memory_beyond_the_limit_ends_that_actor_only() {
         "{e}"
     );
     assert!(e.message.contains("memory limit of 48MiB exceeded"), "{e}");
-    // The rest of the tree is intact.
+    let w = n.wait().await.unwrap_err();
+    assert_eq!(w.kind, ErrorKind::Limit);
     assert_eq!(
         calm.run("add", cbor(&(1, 2))).unwrap().get().await.unwrap(),
         cbor(&3)
     );
-    let w = n.wait().await.unwrap_err();
-    assert_eq!(w.kind, ErrorKind::Limit);
+    others.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
 
