@@ -7,9 +7,7 @@
 mod common;
 
 use ciborium::Value;
-use common::{
-    assert_no_leftovers, assert_tree_gone_within, cbor, host_exe, repo, testbed, tree_processes,
-};
+use common::{assert_no_leftovers, assert_tree_gone_within, cbor, host_exe, repo, testbed, tree_processes};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,16 +84,10 @@ fn sigterm_and_sigint_tear_the_tree_down_in_order() {
         let start = Instant::now();
         signal(root.id(), sig);
         assert_eq!(root.wait().unwrap().code(), Some(code));
-        eprintln!(
-            "daemon_tree torn down in {:?} after signal {sig}",
-            start.elapsed()
-        );
+        eprintln!("daemon_tree torn down in {:?} after signal {sig}", start.elapsed());
         let err = stderr_of(&mut root);
         // Orderly: nobody had to be killed.
-        assert!(
-            !err.contains("SIGKILL") && !err.contains("sending SIGTERM"),
-            "{err}"
-        );
+        assert!(!err.contains("SIGKILL") && !err.contains("sending SIGTERM"), "{err}");
         assert_no_leftovers(&id);
     }
 }
@@ -106,36 +98,21 @@ fn sigkill_of_an_inner_actor_is_a_remote_error_and_the_tree_goes() {
     let (mut root, id) = daemon_tree();
     let pids = tree_processes(&id);
     // Any actor but the root actor (the host is the parent of the root).
-    let root_actor = pids
-        .iter()
-        .copied()
-        .find(|p| parent_of(*p) == root.id())
-        .unwrap();
-    let inner: Vec<u32> = pids
-        .iter()
-        .copied()
-        .filter(|p| *p != root.id() && *p != root_actor)
-        .collect();
+    let root_actor = pids.iter().copied().find(|p| parent_of(*p) == root.id()).unwrap();
+    let inner: Vec<u32> = pids.iter().copied().filter(|p| *p != root.id() && *p != root_actor).collect();
     let victim = inner[(std::process::id() as usize) % inner.len()];
     let name = actor_name(victim);
     signal(victim, libc::SIGKILL);
     let status = root.wait().unwrap();
     let err = stderr_of(&mut root);
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!("actor '{name}' died: killed by signal 9")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("actor '{name}' died: killed by signal 9")), "{err}");
     assert_no_leftovers(&id);
 }
 
 fn parent_of(pid: u32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit(')')
-        .next()
-        .and_then(|r| r.split_whitespace().nth(1))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0)
+    stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()).unwrap_or(0)
 }
 
 /// The name `daemon_tree` gave the actor process `pid`, from its place in
@@ -148,10 +125,7 @@ fn actor_name(pid: u32) -> String {
         // Our parent is the root actor (its own parent, tractor-host, has one child).
         format!("branch_{index}")
     } else {
-        let parent_index = sorted_children(parent_of(parent))
-            .iter()
-            .position(|p| *p == parent)
-            .unwrap();
+        let parent_index = sorted_children(parent_of(parent)).iter().position(|p| *p == parent).unwrap();
         format!("branch_{parent_index}.leaf_{index}")
     }
 }
@@ -175,26 +149,16 @@ async fn a_trap_mid_stream_fails_only_that_context() {
     let fds = settled_fds(&tree).await;
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("streamer", Some("testbed")).await.unwrap();
-    let (ctx, _) = p
-        .open_context("trap-mid-stream", cbor(&[3]), ("chaos", "c"))
-        .await
-        .unwrap();
+    let (ctx, _) = p.open_context("trap-mid-stream", cbor(&[3]), ("chaos", "c")).await.unwrap();
     let mut s = ctx.open_stream().unwrap();
     for _ in 0..3 {
         assert!(s.recv().await.unwrap().is_some());
     }
     let e = s.recv().await.unwrap_err();
-    assert_eq!(
-        (e.kind, e.actor_name.as_str()),
-        (ErrorKind::Trap, "streamer"),
-        "{e}"
-    );
+    assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Trap, "streamer"), "{e}");
     assert!(matches!(ctx.result().await, ContextOutcome::Failed(f) if f.kind == ErrorKind::Trap));
     // The context had an instance of its own: the actor still serves.
-    assert_eq!(
-        p.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(),
-        cbor(&2)
-    );
+    assert_eq!(p.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(), cbor(&2));
     drop((s, ctx));
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
@@ -210,14 +174,10 @@ async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
     let p = n.start_actor("worker", Some("testbed")).await.unwrap();
     for func in ["sleep-forever", "spin"] {
         let call = p.run(func, Value::Array(vec![])).unwrap();
-        assert!(tokio::time::timeout(Duration::from_millis(100), call.get())
-            .await
-            .is_err());
+        assert!(tokio::time::timeout(Duration::from_millis(100), call.get()).await.is_err());
         // Had the call kept running, this would queue behind it forever.
         let add = p.run("add", cbor(&(2, 3))).unwrap().get();
-        let sum = tokio::time::timeout(Duration::from_secs(10), add)
-            .await
-            .expect("the remote call was not cancelled");
+        let sum = tokio::time::timeout(Duration::from_secs(10), add).await.expect("the remote call was not cancelled");
         assert_eq!(sum.unwrap(), cbor(&5), "after cancelling {func}");
     }
     n.wait().await.unwrap();
@@ -231,35 +191,14 @@ async fn guest_timeouts_cancel_remote_calls_and_nurseries() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
     let start = Instant::now();
-    let p = n
-        .run_in_actor("caller", Some("testbed"), "call-with-timeout", cbor(&[100]))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("caller", Some("testbed"), "call-with-timeout", cbor(&[100])).await.unwrap();
     let msg = format!("{:?}", p.result().await.unwrap());
-    assert!(
-        msg.contains("Cancelled") && msg.contains("deadline") && msg.contains("add = 3"),
-        "{msg}"
-    );
-    let p = n
-        .run_in_actor(
-            "keeper",
-            Some("testbed"),
-            "nursery-with-timeout",
-            cbor(&[100]),
-        )
-        .await
-        .unwrap();
+    assert!(msg.contains("Cancelled") && msg.contains("deadline") && msg.contains("add = 3"), "{msg}");
+    let p = n.run_in_actor("keeper", Some("testbed"), "nursery-with-timeout", cbor(&[100])).await.unwrap();
     let msg = format!("{:?}", p.result().await.unwrap());
-    assert!(
-        msg.contains("Cancelled") && msg.contains("deadline"),
-        "{msg}"
-    );
+    assert!(msg.contains("Cancelled") && msg.contains("deadline"), "{msg}");
     n.wait().await.unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     assert_no_leftovers(&tree.info.id);
 }
 
@@ -291,26 +230,16 @@ async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("frozen", Some("testbed")).await.unwrap();
     // Make sure it is up, then freeze it: it can no longer react to anything.
-    assert_eq!(
-        p.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(),
-        cbor(&2)
-    );
+    assert_eq!(p.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(), cbor(&2));
     signal(p.info().pid, libc::SIGSTOP);
     let start = Instant::now();
     p.cancel_actor("chaos").await;
     let took = start.elapsed();
     let e = p.run("add", cbor(&(1, 1))).unwrap_err();
     assert_eq!(e.kind, ErrorKind::ActorGone, "{e}");
-    assert!(
-        e.message
-            .contains("killed with SIGKILL after the 200ms grace period"),
-        "{e}"
-    );
+    assert!(e.message.contains("killed with SIGKILL after the 200ms grace period"), "{e}");
     // grace, then SIGTERM (pending on a stopped process), then SIGKILL.
-    assert!(
-        took >= Duration::from_millis(200) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(3), "{took:?}");
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
@@ -324,10 +253,7 @@ async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
     let start = Instant::now();
     for i in 0..200 {
         let n = Nursery::open(&ctx);
-        let p = n
-            .start_actor(&format!("cycle_{i}"), Some("testbed"))
-            .await
-            .unwrap();
+        let p = n.start_actor(&format!("cycle_{i}"), Some("testbed")).await.unwrap();
         p.cancel_actor("chaos").await;
         n.wait().await.unwrap();
     }

@@ -14,10 +14,7 @@ use std::time::Duration;
 fn host(args: &[&str]) -> (Command, String) {
     let id = tractor_host::spawn::new_uid();
     let mut cmd = Command::new(host_exe());
-    cmd.args(args)
-        .env("TRACTOR_TREE", &id)
-        .current_dir(repo())
-        .stdin(Stdio::null());
+    cmd.args(args).env("TRACTOR_TREE", &id).current_dir(repo()).stdin(Stdio::null());
     (cmd, id)
 }
 
@@ -45,10 +42,7 @@ fn single_func_collects_the_childs_pid() {
     let (out, _) = run_example("single_func");
     let text = stdout(&out);
     assert!(out.status.success(), "{}\n{}", text, stderr(&out));
-    let line = text
-        .lines()
-        .find(|l| l.contains("Collected subproc"))
-        .expect("result line");
+    let line = text.lines().find(|l| l.contains("Collected subproc")).expect("result line");
     let pid: u32 = line.rsplit(' ').next().unwrap().parse().expect("a pid");
     assert!(pid > 0);
 }
@@ -58,15 +52,8 @@ fn we_are_processes_self_destructs_and_leaves_nothing() {
     let (out, _) = run_example("we_are_processes");
     let (text, err) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
-    assert!(
-        text.contains("This process tree will self-destruct in 1 sec..."),
-        "{text}"
-    );
-    assert_eq!(
-        text.matches("is running in process").count(),
-        cores(),
-        "{text}"
-    );
+    assert!(text.contains("This process tree will self-destruct in 1 sec..."), "{text}");
+    assert_eq!(text.matches("is running in process").count(), cores(), "{text}");
     assert!(err.contains("Self Destructed"), "{err}");
 }
 
@@ -86,10 +73,7 @@ fn cluster_starts_one_actor_per_core_and_cancels_them() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     assert_eq!(text.matches("Yo i am actor").count(), cores(), "{text}");
-    assert!(
-        text.contains(&format!("cancelled {} actors", cores())),
-        "{text}"
-    );
+    assert!(text.contains(&format!("cancelled {} actors", cores())), "{text}");
 }
 
 /// A manifest in a fresh folder whose root runs testbed's `func(args)`.
@@ -112,11 +96,7 @@ fn testbed_manifest(func: &str, args: &str) -> std::path::PathBuf {
 fn sleeping_tree(width: u32, levels: u32) -> (Child, String, Vec<(String, u32)>) {
     let dir = testbed_manifest("sleepers", &format!("[{width}, {levels}]"));
     let (mut cmd, id) = host(&["run", dir.to_str().unwrap()]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let expected: u32 = (0..=levels).map(|l| width.pow(l)).sum();
     let (tx, rx) = mpsc::channel();
     let out = child.stdout.take().unwrap();
@@ -129,19 +109,13 @@ fn sleeping_tree(width: u32, levels: u32) -> (Child, String, Vec<(String, u32)>)
     });
     let mut up = Vec::new();
     while up.len() < expected as usize {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("tree did not come up");
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("tree did not come up");
         let words: Vec<_> = line.split_whitespace().collect();
         if let [_, "up", name, pid] = words[..] {
             up.push((name.to_string(), pid.parse().unwrap()));
         }
     }
-    assert_eq!(
-        common::tree_processes(&id).len(),
-        expected as usize + 1,
-        "host + every actor"
-    );
+    assert_eq!(common::tree_processes(&id).len(), expected as usize + 1, "host + every actor");
     (child, id, up)
 }
 
@@ -162,14 +136,8 @@ fn sigkill_of_the_root_leaves_no_process_within_a_second() {
 #[test]
 fn sigkill_of_a_running_we_are_processes_leaves_nothing() {
     let (mut cmd, id) = host(&["run", "examples/we_are_processes"]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
     let mut workers = 0;
     for line in lines {
         workers += usize::from(line.contains("is running in process"));
@@ -201,24 +169,15 @@ fn a_killed_inner_actor_takes_its_subtree_and_is_a_remote_error_naming_it() {
     // Its own children must be gone within a second, whatever the rest of
     // the tree is doing.
     let start = std::time::Instant::now();
-    while grandchildren
-        .iter()
-        .any(|p| common::tree_processes(&id).contains(p))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "children of a killed actor survived it"
-        );
+    while grandchildren.iter().any(|p| common::tree_processes(&id).contains(p)) {
+        assert!(start.elapsed() < Duration::from_secs(1), "children of a killed actor survived it");
         std::thread::sleep(Duration::from_millis(5));
     }
     let status = host.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("actor 'root.0' died: killed by signal 9"),
-        "{err}"
-    );
+    assert!(err.contains("actor 'root.0' died: killed by signal 9"), "{err}");
     assert_no_leftovers(&id);
 }
 
@@ -229,10 +188,7 @@ fn a_missing_root_export_is_a_clear_error() {
     let out = cmd.output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("[no-such-export]") && err.contains("no-such-func"),
-        "{err}"
-    );
+    assert!(err.contains("[no-such-export]") && err.contains("no-such-func"), "{err}");
     assert_no_leftovers(&id);
 }
 
@@ -241,19 +197,13 @@ fn bad_manifests_name_the_file_and_key() {
     let dir = std::env::temp_dir().join(format!("tractor-bad-{}", tractor_host::spawn::new_uid()));
     std::fs::create_dir_all(&dir).unwrap();
     let cases = [
-        (
-            "[root]\ncomponent = \"a\"\ncolor = 1\n[component.a]\nsource = \"a.wasm\"\n",
-            "root.color",
-        ),
+        ("[root]\ncomponent = \"a\"\ncolor = 1\n[component.a]\nsource = \"a.wasm\"\n", "root.color"),
         ("[root\n", "syntax error at line 1"),
         (
             "[root]\ncomponent = \"a\"\n[component.a]\nsource = \"missing.wasm\"\n",
             "`component.a.source`: file not found",
         ),
-        (
-            "[root]\ncomponent = \"a\"\n[component.a]\nsource = \"not-wasm.txt\"\n",
-            "component `a`",
-        ),
+        ("[root]\ncomponent = \"a\"\n[component.a]\nsource = \"not-wasm.txt\"\n", "component `a`"),
     ];
     std::fs::write(dir.join("a.wasm"), b"").unwrap();
     std::fs::write(dir.join("not-wasm.txt"), b"hello").unwrap();
@@ -301,9 +251,5 @@ fn broadcast_gives_every_consumer_every_number_in_order() {
     let (out, _) = run_example("broadcast");
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    assert_eq!(
-        text.matches("received 1000 numbers in order").count(),
-        10,
-        "{text}"
-    );
+    assert_eq!(text.matches("received 1000 numbers in order").count(), 10, "{text}");
 }

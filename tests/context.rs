@@ -31,11 +31,7 @@ async fn recv<T: DeserializeOwned>(s: &mut Receiver) -> Result<Option<T>, Remote
     Ok(s.recv().await?.map(|b| dec(&b)))
 }
 
-async fn open(
-    p: &Portal,
-    func: &str,
-    args: ciborium::Value,
-) -> Result<(Context, Vec<u8>), RemoteError> {
+async fn open(p: &Portal, func: &str, args: ciborium::Value) -> Result<(Context, Vec<u8>), RemoteError> {
     p.open_context(func, args, ME).await
 }
 
@@ -54,10 +50,7 @@ async fn started_value_then_echo_until_the_caller_closes() {
     let mut s = ctx.open_stream().unwrap();
     for i in 0..3 {
         send(&s, &format!("msg {i}")).await.unwrap();
-        assert_eq!(
-            recv::<String>(&mut s).await.unwrap().unwrap(),
-            format!("msg {i}")
-        );
+        assert_eq!(recv::<String>(&mut s).await.unwrap().unwrap(), format!("msg {i}"));
     }
     // Closing our end ends the callee's receive loop; it still returns.
     s.core().close();
@@ -73,25 +66,16 @@ async fn misuse_in_the_callee_is_a_remote_error_for_the_caller() {
     let (tree, n, p) = daemon("misuser").await;
     let (ctx, first) = open(&p, "started-twice", cbor(&())).await.unwrap();
     assert_eq!(dec::<i64>(&first), 1);
-    let ContextOutcome::Failed(e) = ctx.result().await else {
-        panic!("started twice did not fail")
-    };
+    let ContextOutcome::Failed(e) = ctx.result().await else { panic!("started twice did not fail") };
     assert!(e.message.contains("`started` was called twice"), "{e}");
     assert_eq!(e.actor_name, "misuser");
 
-    let e = open(&p, "stream-before-started", cbor(&()))
-        .await
-        .unwrap_err();
+    let e = open(&p, "stream-before-started", cbor(&())).await.unwrap_err();
     assert!(e.message.contains("before `started`"), "{e}");
     assert_eq!(e.actor_name, "misuser");
 
     // Context functions are not plain calls, and the reverse.
-    let e = p
-        .run("echo-ctx", cbor(&[1]))
-        .unwrap()
-        .get()
-        .await
-        .unwrap_err();
+    let e = p.run("echo-ctx", cbor(&[1])).unwrap().get().await.unwrap_err();
     assert!(e.message.contains("takes a context"), "{e}");
     let e = open(&p, "add", cbor(&(1, 2))).await.unwrap_err();
     assert!(e.message.contains("does not take a context"), "{e}");
@@ -126,11 +110,7 @@ async fn an_error_mid_stream_reaches_the_caller_in_order() {
         assert_eq!(recv::<u32>(&mut s).await.unwrap(), Some(i));
     }
     let e = recv::<u32>(&mut s).await.unwrap_err();
-    assert_eq!(
-        (e.actor_name.as_str(), e.message.as_str()),
-        ("flaky", "failed mid-stream"),
-        "{e}"
-    );
+    assert_eq!((e.actor_name.as_str(), e.message.as_str()), ("flaky", "failed mid-stream"), "{e}");
     assert!(matches!(ctx.result().await, ContextOutcome::Failed(f) if f == e));
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
@@ -144,14 +124,8 @@ async fn a_caller_failure_reaches_the_callee_as_a_remote_error() {
     let boom = RemoteError::new(ErrorKind::Guest, "caller exploded").with_actor(ME.0, ME.1);
     ctx.cancel(Some(boom.clone()));
     // The callee was blocked in receive: it got our error and returned it.
-    let ContextOutcome::Failed(e) = ctx.result().await else {
-        panic!("callee did not fail")
-    };
-    assert_eq!(
-        (e.actor_name.as_str(), e.message.as_str()),
-        (ME.0, "caller exploded"),
-        "{e}"
-    );
+    let ContextOutcome::Failed(e) = ctx.result().await else { panic!("callee did not fail") };
+    assert_eq!((e.actor_name.as_str(), e.message.as_str()), (ME.0, "caller exploded"), "{e}");
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
@@ -161,18 +135,10 @@ async fn cancellation_is_an_outcome_naming_who_cancelled() {
     let (tree, n, p) = daemon("sleepy").await;
     let (ctx, _) = open(&p, "wait-for-cancel", cbor(&())).await.unwrap();
     ctx.cancel(None);
-    assert_eq!(
-        ctx.result().await,
-        ContextOutcome::Cancelled { by: ME.0.into() }
-    );
+    assert_eq!(ctx.result().await, ContextOutcome::Cancelled { by: ME.0.into() });
 
     let (ctx, _) = open(&p, "cancel-self", cbor(&())).await.unwrap();
-    assert_eq!(
-        ctx.result().await,
-        ContextOutcome::Cancelled {
-            by: "sleepy".into()
-        }
-    );
+    assert_eq!(ctx.result().await, ContextOutcome::Cancelled { by: "sleepy".into() });
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
@@ -184,12 +150,7 @@ async fn cancelling_the_actor_cancels_every_open_context() {
     let (b, _) = open(&p, "wait-for-cancel", cbor(&())).await.unwrap();
     p.cancel_actor("the-canceller").await;
     for ctx in [a, b] {
-        assert_eq!(
-            ctx.result().await,
-            ContextOutcome::Cancelled {
-                by: "the-canceller".into()
-            }
-        );
+        assert_eq!(ctx.result().await, ContextOutcome::Cancelled { by: "the-canceller".into() });
     }
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
@@ -206,17 +167,13 @@ async fn backpressure_blocks_a_fast_sender_and_loses_nothing() {
         send(&s, &i).await.unwrap();
     }
     // The window is full: the next send must wait for the receiver.
-    let blocked =
-        tokio::time::timeout(Duration::from_millis(200), send(&s, &(WINDOW as u64))).await;
+    let blocked = tokio::time::timeout(Duration::from_millis(200), send(&s, &(WINDOW as u64))).await;
     assert!(blocked.is_err(), "a send beyond the window did not block");
     for i in WINDOW as u64..total {
         send(&s, &i).await.unwrap();
     }
     s.core().close();
-    assert_eq!(
-        ctx.result().await,
-        ContextOutcome::Returned(cbor(&(total * (total - 1) / 2)))
-    );
+    assert_eq!(ctx.result().await, ContextOutcome::Returned(cbor(&(total * (total - 1) / 2))));
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
@@ -230,10 +187,7 @@ async fn a_daemon_serves_several_contexts_and_calls_at_once() {
     send(&s1, "one").await.unwrap();
     send(&s2, "two").await.unwrap();
     // A plain call is answered while both contexts are in the middle of a stream.
-    assert_eq!(
-        p.run("add", cbor(&(2, 2))).unwrap().get().await.unwrap(),
-        cbor(&4)
-    );
+    assert_eq!(p.run("add", cbor(&(2, 2))).unwrap().get().await.unwrap(), cbor(&4));
     assert_eq!(recv::<String>(&mut s2).await.unwrap().unwrap(), "two");
     assert_eq!(recv::<String>(&mut s1).await.unwrap().unwrap(), "one");
     s1.core().close();

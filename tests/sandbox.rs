@@ -15,8 +15,7 @@ use tractor_host::ErrorKind;
 /// `[component.testbed.limits]` settings.
 fn limited(tree_table: &str, limits: &str) -> Tree {
     let source = testbed().manifest.components["testbed"].source.clone();
-    let dir =
-        std::env::temp_dir().join(format!("tractor-limits-{}", tractor_host::spawn::new_uid()));
+    let dir = std::env::temp_dir().join(format!("tractor-limits-{}", tractor_host::spawn::new_uid()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = format!(
         "[root]\ncomponent = \"testbed\"\n\n[tree]\n{tree_table}\n\n[component.testbed]\nsource = \"{}\"\n\n[component.testbed.limits]\n{limits}\n",
@@ -36,28 +35,15 @@ async fn memory_beyond_the_limit_ends_that_actor_only() {
     let others = Nursery::open(&ctx);
     let calm = others.start_actor("calm", Some("testbed")).await.unwrap();
     let n = Nursery::open(&ctx);
-    let p = n
-        .run_in_actor("hog", Some("testbed"), "hog", cbor(&[8]))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("hog", Some("testbed"), "hog", cbor(&[8])).await.unwrap();
     assert_eq!(p.result().await.unwrap(), cbor(&(8u64 << 20)));
-    let p = n
-        .run_in_actor("glutton", Some("testbed"), "hog", cbor(&[200]))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("glutton", Some("testbed"), "hog", cbor(&[200])).await.unwrap();
     let e = p.result().await.unwrap_err();
-    assert_eq!(
-        (e.kind, e.actor_name.as_str()),
-        (ErrorKind::Limit, "glutton"),
-        "{e}"
-    );
+    assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Limit, "glutton"), "{e}");
     assert!(e.message.contains("memory limit of 48MiB exceeded"), "{e}");
     let w = n.wait().await.unwrap_err();
     assert_eq!(w.kind, ErrorKind::Limit);
-    assert_eq!(
-        calm.run("add", cbor(&(1, 2))).unwrap().get().await.unwrap(),
-        cbor(&3)
-    );
+    assert_eq!(calm.run("add", cbor(&(1, 2))).unwrap().get().await.unwrap(), cbor(&3));
     others.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
@@ -66,16 +52,10 @@ async fn memory_beyond_the_limit_ends_that_actor_only() {
 async fn a_call_over_its_cpu_budget_is_stopped() {
     let tree = limited("", "cpu-per-call = \"200ms\"");
     let n = Nursery::open(&tree.driver());
-    let p = n
-        .run_in_actor("spinner", Some("testbed"), "spin", Value::Array(vec![]))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("spinner", Some("testbed"), "spin", Value::Array(vec![])).await.unwrap();
     let e = p.result().await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Limit, "{e}");
-    assert!(
-        e.message.contains("cpu-per-call limit of 200ms exceeded"),
-        "{e}"
-    );
+    assert!(e.message.contains("cpu-per-call limit of 200ms exceeded"), "{e}");
     let _ = n.wait().await;
     assert_no_leftovers(&tree.info.id);
 }
@@ -84,10 +64,7 @@ async fn a_call_over_its_cpu_budget_is_stopped() {
 async fn unbounded_recursion_traps_on_the_stack_limit() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
-    let p = n
-        .run_in_actor("deep", Some("testbed"), "recurse", cbor(&[0]))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("deep", Some("testbed"), "recurse", cbor(&[0])).await.unwrap();
     let e = p.result().await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Trap, "{e}");
     assert!(e.message.contains("call stack exhausted"), "{e}");
@@ -99,35 +76,135 @@ async fn unbounded_recursion_traps_on_the_stack_limit() {
 async fn children_and_depth_limits_refuse_the_spawn() {
     let tree = limited("max-depth = 2", "children = 2");
     let n = Nursery::open(&tree.driver());
-    let p = n
-        .run_in_actor("parent", Some("testbed"), "spawn-many", cbor(&[3]))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("parent", Some("testbed"), "spawn-many", cbor(&[3])).await.unwrap();
     let e = p.result().await.unwrap_err();
-    assert_eq!(
-        (e.kind, e.actor_name.as_str()),
-        (ErrorKind::Limit, "parent"),
-        "{e}"
-    );
+    assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Limit, "parent"), "{e}");
     assert!(e.message.contains("children limit of 2 exceeded"), "{e}");
     let _ = n.wait().await;
     // A fresh nursery: the failure above cancelled the first one.
     let n = Nursery::open(&tree.driver());
-    let p = n
-        .run_in_actor("top", Some("testbed"), "nest", cbor(&(5, false)))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("top", Some("testbed"), "nest", cbor(&(5, false))).await.unwrap();
     let e = p.result().await.unwrap_err();
-    let limit = e
-        .walk()
-        .into_iter()
-        .find(|x| x.kind == ErrorKind::Limit)
-        .cloned();
+    let limit = e.walk().into_iter().find(|x| x.kind == ErrorKind::Limit).cloned();
     let limit = limit.unwrap_or_else(|| panic!("no limit error in {e}"));
-    assert!(
-        limit.message.contains("max-depth limit of 2 exceeded"),
-        "{limit}"
-    );
+    assert!(limit.message.contains("max-depth limit of 2 exceeded"), "{limit}");
     let _ = n.wait().await;
+    assert_no_leftovers(&tree.info.id);
+}
+
+/// A fresh folder with `data/file.txt`, `data/sub/`, a symlink `data/link`
+/// to `/etc/passwd`, and `secret.txt` beside `data/`.
+fn playground() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tractor-fs-{}", tractor_host::spawn::new_uid()));
+    std::fs::create_dir_all(dir.join("data/sub")).unwrap();
+    std::fs::write(dir.join("data/file.txt"), "hello").unwrap();
+    std::fs::write(dir.join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("data/link")).unwrap();
+    std::fs::canonicalize(dir).unwrap()
+}
+
+/// The testbed under a manifest with `[component.testbed.grants]`.
+fn granted(grants: &str) -> Tree {
+    let source = testbed().manifest.components["testbed"].source.clone();
+    let dir = std::env::temp_dir().join(format!("tractor-grants-{}", tractor_host::spawn::new_uid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = format!(
+        "[root]\ncomponent = \"testbed\"\n\n[component.testbed]\nsource = \"{}\"\n\n[component.testbed.grants]\n{grants}\n",
+        source.display()
+    );
+    std::fs::write(dir.join("tractor.toml"), text).unwrap();
+    let mut tree = Tree::prepare(&Manifest::load(&dir).unwrap(), host_exe()).unwrap();
+    tree.info.id = tractor_host::spawn::new_uid();
+    tree
+}
+
+async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::Outcome {
+    p.run(func, args)?.get().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_sees_only_its_granted_folder_and_env() {
+    let root = playground();
+    let data = root.join("data");
+    let tree = granted(&format!(
+        "dirs = [{{ host = \"{}\", guest = \"/data\", mode = \"ro\" }}]\nenv = {{ GREETING = \"hi\" }}",
+        data.display()
+    ));
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("boxed", Some("testbed")).await.unwrap();
+    assert_eq!(call(&p, "read-file", cbor(&["/data/file.txt"])).await.unwrap(), cbor(&"hello"));
+    for (path, why) in [
+        ("/etc/passwd", "outside every preopen"),
+        ("/data/../secret.txt", "escaping with .."),
+        ("/data/link", "escaping with a symlink"),
+        (&format!("{}", root.join("secret.txt").display()), "a host path"),
+    ] {
+        let e = call(&p, "read-file", cbor(&[path])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Guest, "{why}: {e}");
+        eprintln!("denied ({why}): {}", e.message);
+        assert!(e.message.contains("No such file") || e.message.contains("not permitted"), "{why}: {e}");
+    }
+    let e = call(&p, "write-file", cbor(&("/data/new.txt", "x"))).await.unwrap_err();
+    eprintln!("denied (read-only folder): {}", e.message);
+    assert!(e.message.contains("not permitted"), "{e}");
+    assert!(!data.join("new.txt").exists());
+    assert_eq!(call(&p, "get-env", cbor(&["GREETING"])).await.unwrap(), cbor(&"hi"));
+    for name in ["HOME", "PATH", "TRACTOR_TREE"] {
+        assert_eq!(call(&p, "get-env", cbor(&[name])).await.unwrap(), Value::Null, "{name}");
+    }
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_access_is_off_unless_granted() {
+    let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, o) = (allowed.local_addr().unwrap(), other.local_addr().unwrap());
+
+    let closed = testbed();
+    let n = Nursery::open(&closed.driver());
+    let p = n.start_actor("offline", Some("testbed")).await.unwrap();
+    let e = call(&p, "connect", cbor(&[a.to_string()])).await.unwrap_err();
+    eprintln!("denied (no network grant): {}", e.message);
+    assert!(e.message.contains("access-denied"), "{e}");
+    n.wait().await.unwrap();
+
+    let tree = granted(&format!("connect = [\"{a}\"]"));
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("online", Some("testbed")).await.unwrap();
+    assert_eq!(call(&p, "connect", cbor(&[a.to_string()])).await.unwrap(), cbor(&format!("connected to {a}")));
+    let e = call(&p, "connect", cbor(&[o.to_string()])).await.unwrap_err();
+    eprintln!("denied (address not in the allow-list): {}", e.message);
+    assert!(e.message.contains("access-denied"), "{e}");
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+    assert_no_leftovers(&closed.info.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_gets_no_more_than_its_parent_holds() {
+    let root = playground();
+    let data = root.join("data");
+    let tree = granted(&format!(
+        "dirs = [{{ host = \"{}\", guest = \"/data\", mode = \"ro\" }}]\nenv = {{ GREETING = \"hi\" }}",
+        data.display()
+    ));
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("parent", Some("testbed")).await.unwrap();
+    let ask = |args: Value, func: &'static str| {
+        let p = &p;
+        async move { format!("{:?}", call(p, func, args).await.unwrap()) }
+    };
+    let rw = ask(cbor(&(data.display().to_string(), true)), "spawn-with-dir").await;
+    assert!(rw.contains("Denied") && rw.contains("(read-write)") && rw.contains("does not hold it"), "{rw}");
+    let narrower = ask(cbor(&(data.join("sub").display().to_string(), false)), "spawn-with-dir").await;
+    assert!(narrower.contains("spawned"), "{narrower}");
+    let elsewhere = ask(cbor(&("/etc", false)), "spawn-with-dir").await;
+    assert!(elsewhere.contains("Denied") && elsewhere.contains("dir /etc"), "{elsewhere}");
+    assert!(ask(cbor(&("GREETING", "hi")), "spawn-with-env").await.contains("spawned"));
+    let env = ask(cbor(&("HOME", "/root")), "spawn-with-env").await;
+    assert!(env.contains("Denied") && env.contains("env HOME"), "{env}");
+    n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }

@@ -27,17 +27,11 @@ async fn run_once(func: &str, args: Value) -> (Outcome, Result<(), RemoteError>,
     let tree = testbed();
     let ctx = tree.driver();
     let n = Nursery::open(&ctx);
-    let p = n
-        .run_in_actor("subject", Some("testbed"), func, args)
-        .await
-        .expect("spawn");
+    let p = n.run_in_actor("subject", Some("testbed"), func, args).await.expect("spawn");
     let r = p.result().await;
     let w = n.wait().await;
     // The nursery has returned: every process of the tree must be gone now.
-    assert!(
-        tree_processes(&tree.info.id).is_empty(),
-        "nursery returned with live children"
-    );
+    assert!(tree_processes(&tree.info.id).is_empty(), "nursery returned with live children");
     (r, w, tree.info.id)
 }
 
@@ -48,39 +42,15 @@ async fn typed_calls_by_position_and_by_name() {
     let p = n.start_actor("calc", Some("testbed")).await.unwrap();
 
     assert_eq!(call(&p, "add", cbor(&(2, 3))).await.unwrap(), cbor(&5));
-    assert_eq!(
-        call(&p, "add", map(&[("b", cbor(&-10)), ("a", cbor(&3))]))
-            .await
-            .unwrap(),
-        cbor(&-7)
-    );
+    assert_eq!(call(&p, "add", map(&[("b", cbor(&-10)), ("a", cbor(&3))])).await.unwrap(), cbor(&-7));
     let person = map(&[("name", text("Ada")), ("age", cbor(&36))]);
-    assert_eq!(
-        call(&p, "greet", Value::Array(vec![person])).await.unwrap(),
-        text("hi Ada, 36")
-    );
+    assert_eq!(call(&p, "greet", Value::Array(vec![person])).await.unwrap(), text("hi Ada, 36"));
     let person = map(&[("name", text("Bo")), ("age", cbor(&7)), ("nick", text("b"))]);
-    assert_eq!(
-        call(&p, "greet", map(&[("p", person)])).await.unwrap(),
-        text("hi Bo (b), 7")
-    );
-    assert_eq!(
-        call(&p, "area", cbor(&[map(&[("square", cbor(&3.0))])]))
-            .await
-            .unwrap(),
-        cbor(&9.0)
-    );
+    assert_eq!(call(&p, "greet", map(&[("p", person)])).await.unwrap(), text("hi Bo (b), 7"));
+    assert_eq!(call(&p, "area", cbor(&[map(&[("square", cbor(&3.0))])])).await.unwrap(), cbor(&9.0));
     assert_eq!(call(&p, "area", cbor(&["dot"])).await.unwrap(), cbor(&0.0));
-    assert_eq!(
-        call(&p, "echo-list", cbor(&[[1u32, 2, 3]])).await.unwrap(),
-        cbor(&[1u32, 2, 3])
-    );
-    assert_eq!(
-        call(&p, "echo-perms", cbor(&[["read", "exec"]]))
-            .await
-            .unwrap(),
-        cbor(&["read", "exec"])
-    );
+    assert_eq!(call(&p, "echo-list", cbor(&[[1u32, 2, 3]])).await.unwrap(), cbor(&[1u32, 2, 3]));
+    assert_eq!(call(&p, "echo-perms", cbor(&[["read", "exec"]])).await.unwrap(), cbor(&["read", "exec"]));
 
     let me = call(&p, "whoami", Value::Array(vec![])).await.unwrap();
     let me: std::collections::BTreeMap<String, Value> = me.deserialized().unwrap();
@@ -101,17 +71,9 @@ async fn bad_arguments_name_the_function_and_parameter() {
 
     let cases = [
         ("add", cbor(&(1, 2, 3)), "expected 2 arguments"),
-        (
-            "add",
-            map(&[("a", cbor(&1)), ("c", cbor(&2))]),
-            "unknown parameter `c`",
-        ),
+        ("add", map(&[("a", cbor(&1)), ("c", cbor(&2))]), "unknown parameter `c`"),
         ("add", cbor(&(1, "x")), "parameter `b`"),
-        (
-            "greet",
-            cbor(&[map(&[("name", text("x")), ("age", cbor(&300))])]),
-            "out of range",
-        ),
+        ("greet", cbor(&[map(&[("name", text("x")), ("age", cbor(&300))])]), "out of range"),
         ("area", cbor(&["hexagon"]), "hexagon"),
     ];
     for (func, args, want) in cases {
@@ -124,14 +86,9 @@ async fn bad_arguments_name_the_function_and_parameter() {
     // Bad arguments are the caller's problem, not the actor's: it still serves.
     assert_eq!(call(&p, "add", cbor(&(20, 22))).await.unwrap(), cbor(&42));
 
-    let e = call(&p, "no-such-export", Value::Array(vec![]))
-        .await
-        .unwrap_err();
+    let e = call(&p, "no-such-export", Value::Array(vec![])).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoSuchExport, "{e}");
-    assert!(
-        e.message.contains("no-such-export") && e.message.contains("add"),
-        "{e}"
-    );
+    assert!(e.message.contains("no-such-export") && e.message.contains("add"), "{e}");
 
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
@@ -141,15 +98,9 @@ async fn bad_arguments_name_the_function_and_parameter() {
 async fn unknown_component_fails_at_once() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
-    let e = n
-        .run_in_actor("x", Some("nope"), "add", cbor(&(1, 2)))
-        .await
-        .unwrap_err();
+    let e = n.run_in_actor("x", Some("nope"), "add", cbor(&(1, 2))).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoSuchComponent);
-    assert!(
-        e.message.contains("`nope`") && e.message.contains("testbed"),
-        "{e}"
-    );
+    assert!(e.message.contains("`nope`") && e.message.contains("testbed"), "{e}");
     n.wait().await.unwrap();
 
     // The same from inside a guest.
@@ -193,11 +144,7 @@ async fn trees_nest_three_levels_and_errors_name_the_leaf() {
 
     let (r, _, id) = run_once("nest", cbor(&(3, true))).await;
     let e = r.unwrap_err();
-    let leaf = e
-        .walk()
-        .into_iter()
-        .find(|x| x.message == "leaf failed on purpose")
-        .cloned();
+    let leaf = e.walk().into_iter().find(|x| x.message == "leaf failed on purpose").cloned();
     let leaf = leaf.unwrap_or_else(|| panic!("no leaf error in {e}"));
     assert_eq!(leaf.actor_name, "level_1", "{e}");
     assert_no_leftovers(&id);
@@ -208,18 +155,9 @@ async fn an_unawaited_failure_interrupts_the_parent_and_cancels_siblings() {
     let start = Instant::now();
     let (r, _, id) = run_once("fail-unawaited", Value::Array(vec![])).await;
     let e = r.unwrap_err();
-    assert!(
-        e.walk()
-            .iter()
-            .any(|x| x.actor_name == "failer" && x.message == "boom from failer"),
-        "{e}"
-    );
+    assert!(e.walk().iter().any(|x| x.actor_name == "failer" && x.message == "boom from failer"), "{e}");
     // The parent was blocked in a 60 s sleep: the failure must cut it short.
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
     assert_no_leftovers(&id);
 }
 
@@ -238,10 +176,7 @@ async fn several_failures_form_one_group() {
 async fn calling_a_cancelled_actor_fails_at_once() {
     let (r, w, id) = run_once("call-after-cancel", Value::Array(vec![])).await;
     let msg = format!("{:?}", r.unwrap());
-    assert!(
-        msg.contains("ActorGone") && msg.contains("cancelled"),
-        "{msg}"
-    );
+    assert!(msg.contains("ActorGone") && msg.contains("cancelled"), "{msg}");
     w.unwrap();
 
     // And from the native API.
@@ -269,10 +204,7 @@ async fn fan_out_to_ten_actors_and_gather() {
 async fn cancelling_a_nursery_ends_a_sleeping_subtree() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
-    let p = n
-        .run_in_actor("top", Some("testbed"), "sleepers", cbor(&(2, 2)))
-        .await
-        .unwrap();
+    let p = n.run_in_actor("top", Some("testbed"), "sleepers", cbor(&(2, 2))).await.unwrap();
     n.cancel().await;
     let e = p.result().await.unwrap_err();
     assert!(e.is_cancelled(), "{e}");
@@ -293,10 +225,7 @@ async fn a_spinning_guest_is_interrupted_on_cancel() {
     let took = start.elapsed();
     let e = spin.get().await.unwrap_err();
     assert!(e.is_cancelled() || e.kind == ErrorKind::ActorGone, "{e}");
-    assert!(
-        took < Duration::from_secs(1),
-        "cancel took {took:?}: the guest was not interrupted"
-    );
+    assert!(took < Duration::from_secs(1), "cancel took {took:?}: the guest was not interrupted");
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
@@ -313,9 +242,6 @@ async fn a_trapping_daemon_fails_its_caller_and_its_nursery() {
     let w = n.wait().await.unwrap_err();
     assert_eq!(w.kind, ErrorKind::Trap, "{w}");
     let again = call(&p, "add", cbor(&(1, 2))).await.unwrap_err();
-    assert!(
-        matches!(again.kind, ErrorKind::Trap | ErrorKind::ActorGone),
-        "{again}"
-    );
+    assert!(matches!(again.kind, ErrorKind::Trap | ErrorKind::ActorGone), "{again}");
     assert_no_leftovers(&tree.info.id);
 }

@@ -18,11 +18,7 @@ const RUNS: usize = 15;
 fn main() {
     let tree = common::testbed();
     let (repo, exe) = (common::repo(), common::HOST_EXE);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let baseline = median(
         (0..RUNS)
@@ -44,10 +40,8 @@ fn main() {
                         let n = Nursery::open(&tree.driver());
                         let p = n.start_actor("victim", Some("testbed")).await.unwrap();
                         // `started` arrives once the guest is in the state we want.
-                        let (_ctx, _) = p
-                            .open_context(func, ciborium::Value::Array(vec![]), ("bench", "b"))
-                            .await
-                            .unwrap();
+                        let (_ctx, _) =
+                            p.open_context(func, ciborium::Value::Array(vec![]), ("bench", "b")).await.unwrap();
                         let t = Instant::now();
                         p.cancel_actor("bench").await;
                         let took = t.elapsed();
@@ -84,22 +78,12 @@ fn main() {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("{:<52} {:>9} {:>8}", "figure", "median", "ratio");
-    println!(
-        "{:<52} {:>7.2}ms {:>8}",
-        "baseline: SIGKILL + reap of a plain process",
-        ms(baseline),
-        "1.0x"
-    );
+    println!("{:<52} {:>7.2}ms {:>8}", "baseline: SIGKILL + reap of a plain process", ms(baseline), "1.0x");
     for (name, d) in [
         ("cancel -> exit, guest spinning in wasm", spinning),
         ("cancel -> exit, guest blocked in a host call", blocked),
         ("SIGINT -> exit, daemon_tree (7 actors)", tree_down),
     ] {
-        println!(
-            "{:<52} {:>7.2}ms {:>7.1}x",
-            name,
-            ms(d),
-            ms(d) / ms(baseline)
-        );
+        println!("{:<52} {:>7.2}ms {:>7.1}x", name, ms(d), ms(d) / ms(baseline));
     }
 }

@@ -29,11 +29,7 @@ fn measure(mut f: impl FnMut()) -> Duration {
 
 fn main() {
     let tree = common::testbed();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let args = |v: &[i64]| ciborium::Value::serialized(v).unwrap();
 
     let baseline = measure(|| {
@@ -44,10 +40,7 @@ fn main() {
     let one = measure(|| {
         rt.block_on(async {
             let n = Nursery::open(&tree.driver());
-            let p = n
-                .run_in_actor("one", Some("testbed"), "add", args(&[1, 2]))
-                .await
-                .unwrap();
+            let p = n.run_in_actor("one", Some("testbed"), "add", args(&[1, 2])).await.unwrap();
             p.result().await.unwrap();
             n.wait().await.unwrap();
         })
@@ -58,11 +51,7 @@ fn main() {
             let n = Nursery::open(&tree.driver());
             let mut portals = Vec::new();
             for i in 0..10 {
-                portals.push(
-                    n.run_in_actor(&format!("w{i}"), Some("testbed"), "add", args(&[i, i]))
-                        .await
-                        .unwrap(),
-                );
+                portals.push(n.run_in_actor(&format!("w{i}"), Some("testbed"), "add", args(&[i, i])).await.unwrap());
             }
             for p in &portals {
                 p.result().await.unwrap();
@@ -89,26 +78,13 @@ fn main() {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("{:<44} {:>10} {:>8}", "figure", "median", "ratio");
-    println!(
-        "{:<44} {:>8.2}ms {:>8}",
-        "baseline: fork+exec /bin/true",
-        ms(baseline),
-        "1.0x"
-    );
-    println!(
-        "{:<44} {:>8.2}ms {:>7.1}x",
-        "spawn 1 actor -> result -> exit",
-        ms(one),
-        ms(one) / ms(baseline)
-    );
+    println!("{:<44} {:>8.2}ms {:>8}", "baseline: fork+exec /bin/true", ms(baseline), "1.0x");
+    println!("{:<44} {:>8.2}ms {:>7.1}x", "spawn 1 actor -> result -> exit", ms(one), ms(one) / ms(baseline));
     println!(
         "{:<44} {:>8.2}ms {:>7.1}x",
         "spawn 10 actors concurrently -> all results",
         ms(ten),
         ms(ten) / ms(baseline)
     );
-    println!(
-        "{:<44} {:>8.0}/s",
-        "sequential portal.run (native caller)", calls
-    );
+    println!("{:<44} {:>8.0}/s", "sequential portal.run (native caller)", calls);
 }

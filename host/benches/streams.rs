@@ -64,19 +64,12 @@ fn main() {
         return echo_child();
     }
     let tree = common::testbed();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let me = ("bench", "bench");
 
     // TRACTOR_BENCH_ONLY=ping runs just the context ping-pong (for profiling).
     let only_ping = std::env::var("TRACTOR_BENCH_ONLY").is_ok_and(|v| v == "ping");
-    let baseline = if only_ping {
-        f64::NAN
-    } else {
-        best(pipe_round_trips)
-    };
+    let baseline = if only_ping { f64::NAN } else { best(pipe_round_trips) };
 
     let (ping, one_way) = rt.block_on(async {
         let n = Nursery::open(&tree.driver());
@@ -84,10 +77,7 @@ fn main() {
         let ping = {
             let mut rates = Vec::new();
             for _ in 0..=RUNS {
-                let (ctx, _) = p
-                    .open_context("echo-ctx", ciborium::Value::Array(vec![0.into()]), me)
-                    .await
-                    .unwrap();
+                let (ctx, _) = p.open_context("echo-ctx", ciborium::Value::Array(vec![0.into()]), me).await.unwrap();
                 let mut s = ctx.open_stream().unwrap();
                 let msg = enc(&7u32);
                 let t = Instant::now();
@@ -105,10 +95,7 @@ fn main() {
         let one_way = if only_ping {
             f64::NAN
         } else {
-            let (ctx, _) = p
-                .open_context("produce", ciborium::Value::Array(vec![ONE_WAY.into()]), me)
-                .await
-                .unwrap();
+            let (ctx, _) = p.open_context("produce", ciborium::Value::Array(vec![ONE_WAY.into()]), me).await.unwrap();
             let mut s = ctx.open_stream().unwrap();
             s.core().send(enc(&"go")).await.unwrap();
             let t = Instant::now();
@@ -125,10 +112,7 @@ fn main() {
     });
 
     println!("{:<58} {:>12} {:>8}", "figure", "rate", "ratio");
-    println!(
-        "{:<58} {:>10.0}/s {:>8}",
-        "baseline: raw pipe ping-pong, two plain processes", baseline, "1.00x"
-    );
+    println!("{:<58} {:>10.0}/s {:>8}", "baseline: raw pipe ping-pong, two plain processes", baseline, "1.00x");
     println!(
         "{:<58} {:>10.0}/s {:>7.2}x",
         "context stream ping-pong, host <-> guest actor (10k)",

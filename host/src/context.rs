@@ -111,21 +111,13 @@ pub struct StreamCore {
 
 impl std::fmt::Debug for StreamCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamCore")
-            .field("cid", &self.cid)
-            .field("peer", &self.peer)
-            .finish()
+        f.debug_struct("StreamCore").field("cid", &self.cid).field("peer", &self.peer).finish()
     }
 }
 
 impl StreamCore {
     /// A stream for context `cid` whose outgoing frames go to `out`.
-    pub fn new(
-        cid: u64,
-        out: mpsc::UnboundedSender<Msg>,
-        peer: &str,
-        me: (&str, &str),
-    ) -> Arc<StreamCore> {
+    pub fn new(cid: u64, out: mpsc::UnboundedSender<Msg>, peer: &str, me: (&str, &str)) -> Arc<StreamCore> {
         Arc::new(StreamCore {
             cid,
             out,
@@ -149,10 +141,7 @@ impl StreamCore {
         if self.opened.swap(true, Ordering::SeqCst) {
             return Err(self.err(ErrorKind::BadArgs, "the context's stream is already open"));
         }
-        Ok(Receiver {
-            core: self.clone(),
-            sub: None,
-        })
+        Ok(Receiver { core: self.clone(), sub: None })
     }
 
     /// A frame for this stream arrived from the peer.
@@ -210,10 +199,7 @@ impl StreamCore {
 
     fn maybe_credit(&self, inbox: &mut Inbox) {
         if inbox.unacked >= WINDOW / 2 {
-            let _ = self.out.send(Msg::Credit {
-                cid: self.cid,
-                n: inbox.unacked,
-            });
+            let _ = self.out.send(Msg::Credit { cid: self.cid, n: inbox.unacked });
             inbox.unacked = 0;
         }
     }
@@ -221,37 +207,18 @@ impl StreamCore {
     /// Send one CBOR-encoded message, waiting for credit (backpressure).
     pub async fn send(&self, data: Vec<u8>) -> Result<(), RemoteError> {
         if self.local_closed.load(Ordering::SeqCst) {
-            return Err(self.err(
-                ErrorKind::Closed,
-                "send on a stream this side already closed",
-            ));
+            return Err(self.err(ErrorKind::Closed, "send on a stream this side already closed"));
         }
         if self.peer_closed.load(Ordering::SeqCst) {
-            return Err(self.err(
-                ErrorKind::Closed,
-                format!("send on a stream closed by '{}'", self.peer),
-            ));
+            return Err(self.err(ErrorKind::Closed, format!("send on a stream closed by '{}'", self.peer)));
         }
         match self.credits.acquire().await {
             Ok(permit) => permit.forget(),
-            Err(_) => {
-                return Err(self.err(
-                    ErrorKind::Closed,
-                    format!("send on a stream closed by '{}'", self.peer),
-                ))
-            }
+            Err(_) => return Err(self.err(ErrorKind::Closed, format!("send on a stream closed by '{}'", self.peer))),
         }
         self.out
-            .send(Msg::Stream {
-                cid: self.cid,
-                data,
-            })
-            .map_err(|_| {
-                self.err(
-                    ErrorKind::Closed,
-                    format!("the connection to '{}' is gone", self.peer),
-                )
-            })
+            .send(Msg::Stream { cid: self.cid, data })
+            .map_err(|_| self.err(ErrorKind::Closed, format!("the connection to '{}' is gone", self.peer)))
     }
 
     /// Close our end: the peer's receive loop ends. Idempotent.
@@ -270,10 +237,7 @@ impl StreamCore {
     /// True once `sub` would not block: a message, the end, or a lag.
     fn sub_ready(&self, sub: &Sub) -> bool {
         let inbox = self.inbox.lock().unwrap();
-        inbox
-            .fanout
-            .as_ref()
-            .is_some_and(|f| sub.next < f.end() || sub.next < f.base)
+        inbox.fanout.as_ref().is_some_and(|f| sub.next < f.end() || sub.next < f.base)
     }
 }
 
@@ -298,10 +262,7 @@ impl Receiver {
             {
                 let mut inbox = self.core.inbox.lock().unwrap();
                 if let Some(sub) = &mut self.sub {
-                    let f = inbox
-                        .fanout
-                        .as_ref()
-                        .expect("subscribers exist only with a fan-out");
+                    let f = inbox.fanout.as_ref().expect("subscribers exist only with a fan-out");
                     let oldest = f.data_end().saturating_sub(sub.capacity).max(f.base);
                     if sub.next < oldest {
                         let missed = oldest - sub.next;
@@ -370,35 +331,21 @@ impl Receiver {
         if inbox.fanout.is_none() {
             // The primary consumer first drains what it already had, then
             // joins the fan-out where it starts.
-            let mut f = Fanout {
-                ring: VecDeque::new(),
-                base: 0,
-                max_capacity: u64::from(WINDOW),
-            };
+            let mut f = Fanout { ring: VecDeque::new(), base: 0, max_capacity: u64::from(WINDOW) };
             if inbox.finished {
                 if let Some(last) = inbox.queue.back().filter(|i| !matches!(i, Item::Data(_))) {
                     f.push(last.clone());
                 }
             }
-            inbox.primary_sub = Some(Sub {
-                next: f.end(),
-                capacity: u64::from(WINDOW),
-            });
+            inbox.primary_sub = Some(Sub { next: f.end(), capacity: u64::from(WINDOW) });
             inbox.fanout = Some(f);
         }
         let finished = inbox.finished;
         let f = inbox.fanout.as_mut().expect("set above");
         f.max_capacity = f.max_capacity.max(capacity);
         // A late subscriber to a finished stream still sees the end.
-        let next = if finished {
-            f.end().saturating_sub(1).max(f.base)
-        } else {
-            f.end()
-        };
-        Receiver {
-            core: self.core.clone(),
-            sub: Some(Sub { next, capacity }),
-        }
+        let next = if finished { f.end().saturating_sub(1).max(f.base) } else { f.end() };
+        Receiver { core: self.core.clone(), sub: Some(Sub { next, capacity }) }
     }
 }
 
@@ -447,10 +394,9 @@ impl CallerContext {
                 ContextOutcome::Cancelled { by } => {
                     RemoteError::cancelled(format!("context cancelled by '{by}' before it started"))
                 }
-                ContextOutcome::Returned(_) => RemoteError::new(
-                    ErrorKind::Guest,
-                    "the context function returned without calling `started`",
-                ),
+                ContextOutcome::Returned(_) => {
+                    RemoteError::new(ErrorKind::Guest, "the context function returned without calling `started`")
+                }
             }));
             true
         });
@@ -479,31 +425,15 @@ impl CallerContext {
     /// Wait for the callee's `started` value.
     pub async fn started(&self) -> Result<Vec<u8>, RemoteError> {
         let mut rx = self.started.subscribe();
-        let v = rx
-            .wait_for(|s| s.is_some())
-            .await
-            .map(|s| s.clone().expect("is_some"));
-        v.unwrap_or_else(|_| {
-            Err(RemoteError::new(
-                ErrorKind::Internal,
-                "context state dropped",
-            ))
-        })
+        let v = rx.wait_for(|s| s.is_some()).await.map(|s| s.clone().expect("is_some"));
+        v.unwrap_or_else(|_| Err(RemoteError::new(ErrorKind::Internal, "context state dropped")))
     }
 
     /// Wait for the callee's function to end.
     pub async fn outcome(&self) -> ContextOutcome {
         let mut rx = self.done.subscribe();
-        let v = rx
-            .wait_for(|d| d.is_some())
-            .await
-            .map(|d| d.clone().expect("is_some"));
-        v.unwrap_or_else(|_| {
-            ContextOutcome::Failed(RemoteError::new(
-                ErrorKind::Internal,
-                "context state dropped",
-            ))
-        })
+        let v = rx.wait_for(|d| d.is_some()).await.map(|d| d.clone().expect("is_some"));
+        v.unwrap_or_else(|_| ContextOutcome::Failed(RemoteError::new(ErrorKind::Internal, "context state dropped")))
     }
 
     /// True once the callee's function has ended.
@@ -529,11 +459,7 @@ pub struct CalleeContext {
 
 impl CalleeContext {
     /// State for context `cid` whose frames go to `out`.
-    pub fn new(
-        cid: u64,
-        stream: Arc<StreamCore>,
-        out: mpsc::UnboundedSender<Msg>,
-    ) -> Arc<CalleeContext> {
+    pub fn new(cid: u64, stream: Arc<StreamCore>, out: mpsc::UnboundedSender<Msg>) -> Arc<CalleeContext> {
         Arc::new(CalleeContext {
             cid,
             stream,
@@ -554,10 +480,7 @@ impl CalleeContext {
 
     /// Cancel the function (recording who did it, and why if it failed).
     pub fn cancel_by(&self, by: &str, error: Option<RemoteError>) {
-        self.why
-            .lock()
-            .unwrap()
-            .get_or_insert_with(|| (by.to_string(), error.clone()));
+        self.why.lock().unwrap().get_or_insert_with(|| (by.to_string(), error.clone()));
         if let Some(e) = error {
             self.stream.fail(e);
         }
@@ -583,34 +506,22 @@ impl CalleeContext {
     /// Report the first value to the caller; a second call is an error.
     pub fn started(&self, value: Vec<u8>) -> Result<(), RemoteError> {
         if self.started.swap(true, Ordering::SeqCst) {
-            return Err(self.stream.err(
-                ErrorKind::Guest,
-                "`started` was called twice on one context",
-            ));
+            return Err(self.stream.err(ErrorKind::Guest, "`started` was called twice on one context"));
         }
-        let _ = self.out.send(Msg::Started {
-            cid: self.cid,
-            value,
-        });
+        let _ = self.out.send(Msg::Started { cid: self.cid, value });
         Ok(())
     }
 
     /// Open the stream; only after `started`.
     pub fn open_stream(&self) -> Result<Receiver, RemoteError> {
         if !self.started.load(Ordering::SeqCst) {
-            return Err(self.stream.err(
-                ErrorKind::Guest,
-                "`open-stream` was called before `started`",
-            ));
+            return Err(self.stream.err(ErrorKind::Guest, "`open-stream` was called before `started`"));
         }
         self.stream.open()
     }
 
     /// Tell the caller how the function ended.
     pub fn done(&self, outcome: ContextOutcome) {
-        let _ = self.out.send(Msg::ContextDone {
-            cid: self.cid,
-            outcome,
-        });
+        let _ = self.out.send(Msg::ContextDone { cid: self.cid, outcome });
     }
 }

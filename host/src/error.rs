@@ -39,6 +39,8 @@ pub enum ErrorKind {
     Lagged,
     /// A resource limit (memory, CPU time, children, depth) was reached.
     Limit,
+    /// A capability was asked for that the asker does not hold.
+    Denied,
     /// A runtime bug or resource failure.
     Internal,
 }
@@ -61,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Lagged => "lagged",
             ErrorKind::Limit => "limit",
+            ErrorKind::Denied => "denied",
             ErrorKind::Internal => "internal",
         }
     }
@@ -191,14 +194,8 @@ mod tests {
         let other = RemoteError::new(ErrorKind::Guest, "bad").with_actor("worker-2", "u3");
         let g = RemoteError::group(vec![leaf, other], "root", "u1").unwrap();
         let text = g.to_string();
-        assert!(
-            text.starts_with("actor 'root' (u1) [group]: 2 child actors failed"),
-            "{text}"
-        );
-        assert!(
-            text.contains("  actor 'worker-1' (u2) [trap]: unreachable"),
-            "{text}"
-        );
+        assert!(text.starts_with("actor 'root' (u1) [group]: 2 child actors failed"), "{text}");
+        assert!(text.contains("  actor 'worker-1' (u2) [trap]: unreachable"), "{text}");
         assert!(text.contains("| 1: main"), "{text}");
         assert_eq!(g.walk().len(), 3);
     }

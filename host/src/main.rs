@@ -31,19 +31,13 @@ enum Command {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRACTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tractor::guest=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn main() -> ExitCode {
     init_tracing();
     // The hidden actor subcommand bypasses clap: it is not for people.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a == tractor_host::spawn::ACTOR_SUBCOMMAND)
-    {
+    if std::env::args_os().nth(1).is_some_and(|a| a == tractor_host::spawn::ACTOR_SUBCOMMAND) {
         return ExitCode::from(tractor_host::actor::main() as u8);
     }
     let cli = Cli::parse();
@@ -92,10 +86,7 @@ fn prepare(path: &std::path::Path) -> Result<Tree, ExitCode> {
 async fn run(tree: Tree) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
     let ctx = tree.driver();
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         eprintln!("tractor: error: cannot install signal handlers");
         return ExitCode::from(70);
     };

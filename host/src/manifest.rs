@@ -77,6 +77,8 @@ pub struct ComponentSpec {
     pub build: Option<BuildSpec>,
     /// What an actor running it may consume (`[component.x.limits]`).
     pub limits: crate::sandbox::Limits,
+    /// What an actor running it may do (`[component.x.grants]`).
+    pub grants: crate::sandbox::Grants,
 }
 
 /// One `[component.<name>.build]` table.
@@ -130,6 +132,30 @@ struct RawComponent {
     source: PathBuf,
     build: Option<RawBuild>,
     limits: Option<RawLimits>,
+    grants: Option<RawGrants>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrants {
+    #[serde(default)]
+    dirs: Vec<RawDir>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    connect: Vec<String>,
+    #[serde(default)]
+    bind: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    host: PathBuf,
+    guest: String,
+    mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -153,45 +179,28 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 impl Manifest {
     /// Load `path`: a manifest file, or a folder containing `tractor.toml`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let file = if path.is_dir() {
-            path.join(MANIFEST_FILE)
-        } else {
-            path.to_path_buf()
-        };
-        let err = |message: String| ManifestError {
-            file: file.clone(),
-            message,
-        };
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| err(format!("cannot read manifest: {e}")))?;
+        let file = if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_path_buf() };
+        let err = |message: String| ManifestError { file: file.clone(), message };
+        let text = std::fs::read_to_string(&file).map_err(|e| err(format!("cannot read manifest: {e}")))?;
         let file = std::fs::canonicalize(&file).map_err(|e| err(e.to_string()))?;
         Self::parse(&text, &file)
     }
 
     /// Parse manifest `text` that lives at `file` (used to resolve paths).
     pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
-        let err = |message: String| ManifestError {
-            file: file.to_path_buf(),
-            message,
-        };
+        let err = |message: String| ManifestError { file: file.to_path_buf(), message };
         let de = toml::Deserializer::parse(text).map_err(|e| {
             let at = e.span().map(|s| {
                 let (l, c) = line_col(text, s.start);
                 format!(" at line {l}, column {c}")
             });
-            err(format!(
-                "syntax error{}: {}",
-                at.unwrap_or_default(),
-                e.message().trim()
-            ))
+            err(format!("syntax error{}: {}", at.unwrap_or_default(), e.message().trim()))
         })?;
         let raw: RawManifest = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -200,16 +209,8 @@ impl Manifest {
                 let (l, c) = line_col(text, s.start);
                 format!(" (line {l}, column {c})")
             });
-            let key = if path == "." {
-                "manifest".to_string()
-            } else {
-                format!("`{path}`")
-            };
-            err(format!(
-                "{key}: {}{}",
-                inner.message().trim(),
-                at.unwrap_or_default()
-            ))
+            let key = if path == "." { "manifest".to_string() } else { format!("`{path}`") };
+            err(format!("{key}: {}{}", inner.message().trim(), at.unwrap_or_default()))
         })?;
         let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
         let abs = |p: &Path| {
@@ -224,9 +225,7 @@ impl Manifest {
         for (name, c) in raw.component {
             let key = format!("component.{name}");
             if !valid_name(&name) {
-                return Err(err(format!(
-                    "`{key}`: invalid component name (use letters, digits, '-', '_', '.')"
-                )));
+                return Err(err(format!("`{key}`: invalid component name (use letters, digits, '-', '_', '.')")));
             }
             let build = match c.build {
                 None => None,
@@ -236,27 +235,17 @@ impl Manifest {
                     }
                     let workdir = abs(b.workdir.as_deref().unwrap_or(Path::new(".")));
                     if !workdir.is_dir() {
-                        return Err(err(format!(
-                            "`{key}.build.workdir`: folder not found: {}",
-                            workdir.display()
-                        )));
+                        return Err(err(format!("`{key}.build.workdir`: folder not found: {}", workdir.display())));
                     }
                     let watch = b.watch.iter().map(|w| workdir.join(w)).collect();
-                    Some(BuildSpec {
-                        command: b.command,
-                        workdir,
-                        watch,
-                    })
+                    Some(BuildSpec { command: b.command, workdir, watch })
                 }
             };
             let source = abs(&c.source);
             // A component built from source may legitimately be missing
             // until its first build; anything else must exist now.
             if build.is_none() && !source.is_file() {
-                return Err(err(format!(
-                    "`{key}.source`: file not found: {}",
-                    source.display()
-                )));
+                return Err(err(format!("`{key}.source`: file not found: {}", source.display())));
             }
             let limits = match c.limits {
                 None => crate::sandbox::Limits::default(),
@@ -276,15 +265,46 @@ impl Manifest {
                     max_children: l.children,
                 },
             };
-            components.insert(
-                name.clone(),
-                ComponentSpec {
-                    name,
-                    source,
-                    build,
-                    limits,
-                },
-            );
+            let grants = match c.grants {
+                None => crate::sandbox::Grants::default(),
+                Some(g) => {
+                    let mut dirs = Vec::new();
+                    for (i, d) in g.dirs.into_iter().enumerate() {
+                        let at = format!("`{key}.grants.dirs[{i}]");
+                        let host = std::fs::canonicalize(abs(&d.host))
+                            .map_err(|e| err(format!("{at}.host`: {}: {e}", abs(&d.host).display())))?;
+                        if !host.is_dir() {
+                            return Err(err(format!("{at}.host`: not a folder: {}", host.display())));
+                        }
+                        let writable = match d.mode.as_deref() {
+                            None | Some("ro") => false,
+                            Some("rw") => true,
+                            Some(m) => return Err(err(format!("{at}.mode`: `{m}` is not `ro` or `rw`"))),
+                        };
+                        dirs.push(crate::sandbox::DirGrant { host, guest: d.guest, writable });
+                    }
+                    let rules = |list: Vec<String>, what: &str| {
+                        list.iter()
+                            .enumerate()
+                            .map(|(i, t)| {
+                                crate::sandbox::AddrRule::parse(t).ok_or_else(|| {
+                                    err(format!(
+                                        "`{key}.grants.{what}[{i}]`: `{t}` is not an address or network (use e.g. 127.0.0.1:8080, 10.0.0.0/8, [::1]:80)"
+                                    ))
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    };
+                    crate::sandbox::Grants {
+                        dirs,
+                        env: g.env,
+                        args: g.args,
+                        connect: rules(g.connect, "connect")?,
+                        bind: rules(g.bind, "bind")?,
+                    }
+                }
+            };
+            components.insert(name.clone(), ComponentSpec { name, source, build, limits, grants });
         }
 
         let root_name = raw.root.name.unwrap_or_else(|| "root".to_string());
@@ -296,11 +316,7 @@ impl Manifest {
             return Err(err(format!(
                 "`root.component`: no component named `{}` (known: {})",
                 raw.root.component,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
             )));
         }
         let func = raw.root.func.unwrap_or_else(|| "main".to_string());
@@ -310,19 +326,13 @@ impl Manifest {
         let args = match raw.root.args {
             None => ciborium::Value::Array(vec![]),
             Some(v @ (toml::Value::Array(_) | toml::Value::Table(_))) => toml_to_cbor(&v),
-            Some(_) => {
-                return Err(err(
-                    "`root.args`: must be an array (positional) or a table (by name)".to_string(),
-                ))
-            }
+            Some(_) => return Err(err("`root.args`: must be an array (positional) or a table (by name)".to_string())),
         };
         let max_depth = raw.tree.as_ref().and_then(|t| t.max_depth);
         let cancel_grace = match raw.tree.and_then(|t| t.cancel_grace) {
             None => crate::nursery::DEFAULT_GRACE,
             Some(text) => parse_duration(&text).ok_or_else(|| {
-                err(format!(
-                    "`tree.cancel-grace`: invalid duration `{text}` (use e.g. 500ms, 2s, 1m)"
-                ))
+                err(format!("`tree.cancel-grace`: invalid duration `{text}` (use e.g. 500ms, 2s, 1m)"))
             })?,
         };
         Ok(Manifest {
@@ -330,12 +340,7 @@ impl Manifest {
             max_depth,
             file: file.to_path_buf(),
             dir,
-            root: RootSpec {
-                name: root_name,
-                component: raw.root.component,
-                func,
-                args,
-            },
+            root: RootSpec { name: root_name, component: raw.root.component, func, args },
             components,
         })
     }
@@ -345,11 +350,7 @@ impl Manifest {
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();
     let (num, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = num
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let n: f64 = num.trim().parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -369,11 +370,7 @@ pub fn toml_to_cbor(v: &toml::Value) -> ciborium::Value {
         toml::Value::Boolean(b) => C::Bool(*b),
         toml::Value::Datetime(d) => C::Text(d.to_string()),
         toml::Value::Array(a) => C::Array(a.iter().map(toml_to_cbor).collect()),
-        toml::Value::Table(t) => C::Map(
-            t.iter()
-                .map(|(k, v)| (C::Text(k.clone()), toml_to_cbor(v)))
-                .collect(),
-        ),
+        toml::Value::Table(t) => C::Map(t.iter().map(|(k, v)| (C::Text(k.clone()), toml_to_cbor(v))).collect()),
     }
 }
 
@@ -403,16 +400,12 @@ command = "true"
         assert_eq!(m.root.args, ciborium::Value::Array(vec![]));
         let a = &m.components["a"];
         assert!(a.source.is_absolute());
-        assert_eq!(
-            a.build.as_ref().unwrap().workdir,
-            std::env::temp_dir().join(".")
-        );
+        assert_eq!(a.build.as_ref().unwrap().workdir, std::env::temp_dir().join("."));
     }
 
     #[test]
     fn unknown_key_names_its_path_and_line() {
-        let e =
-            parse(&OK.replace("command = \"true\"", "command = \"true\"\ncomand = 1")).unwrap_err();
+        let e = parse(&OK.replace("command = \"true\"", "command = \"true\"\ncomand = 1")).unwrap_err();
         let m = e.to_string();
         assert!(m.contains("component.a.build"), "{m}");
         assert!(m.contains("comand"), "{m}");
@@ -427,9 +420,7 @@ command = "true"
 
     #[test]
     fn wrong_type_names_key() {
-        let e = parse(&OK.replace("component = \"a\"", "component = 3"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&OK.replace("component = \"a\"", "component = 3")).unwrap_err().to_string();
         assert!(e.contains("`root.component`"), "{e}");
     }
 
@@ -442,89 +433,53 @@ command = "true"
 
     #[test]
     fn unknown_root_component_lists_known_ones() {
-        let e = parse(&OK.replace("component = \"a\"", "component = \"b\""))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&OK.replace("component = \"a\"", "component = \"b\"")).unwrap_err().to_string();
         assert!(e.contains("no component named `b` (known: a)"), "{e}");
     }
 
     #[test]
     fn cancel_grace_is_a_duration() {
-        assert_eq!(
-            parse(OK).unwrap().cancel_grace,
-            std::time::Duration::from_secs(2)
-        );
+        assert_eq!(parse(OK).unwrap().cancel_grace, std::time::Duration::from_secs(2));
         let m = parse(&format!("[tree]\ncancel-grace = \"250ms\"\n{OK}")).unwrap();
         assert_eq!(m.cancel_grace, std::time::Duration::from_millis(250));
-        let e = parse(&format!("[tree]\ncancel-grace = \"soon\"\n{OK}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`tree.cancel-grace`: invalid duration `soon`"),
-            "{e}"
-        );
-        assert_eq!(
-            parse_duration("1.5s"),
-            Some(std::time::Duration::from_millis(1500))
-        );
+        let e = parse(&format!("[tree]\ncancel-grace = \"soon\"\n{OK}")).unwrap_err().to_string();
+        assert!(e.contains("`tree.cancel-grace`: invalid duration `soon`"), "{e}");
+        assert_eq!(parse_duration("1.5s"), Some(std::time::Duration::from_millis(1500)));
         assert_eq!(parse_duration("2h"), None);
         assert_eq!(parse_duration("-1s"), None);
     }
 
     #[test]
     fn limits_parse_and_bad_values_name_their_key() {
-        let text = OK.replace("command = \"true\"", "command = \"true\"\n[component.a.limits]\nmemory = \"64MiB\"\ncpu-per-call = \"2s\"\nchildren = 3");
+        let text = OK.replace(
+            "command = \"true\"",
+            "command = \"true\"\n[component.a.limits]\nmemory = \"64MiB\"\ncpu-per-call = \"2s\"\nchildren = 3",
+        );
         let m = parse(&format!("[tree]\nmax-depth = 4\n{text}")).unwrap();
         let l = &m.components["a"].limits;
-        assert_eq!(
-            (l.memory_bytes, l.cpu_ms_per_call, l.max_children),
-            (Some(64 << 20), Some(2000), Some(3))
-        );
+        assert_eq!((l.memory_bytes, l.cpu_ms_per_call, l.max_children), (Some(64 << 20), Some(2000), Some(3)));
         assert_eq!(m.max_depth, Some(4));
-        let e = parse(&text.replace("64MiB", "lots"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`component.a.limits.memory`: invalid size `lots`"),
-            "{e}"
-        );
-        let e = parse(&text.replace("\"2s\"", "\"soon\""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`component.a.limits.cpu-per-call`: invalid duration"),
-            "{e}"
-        );
-        let e = parse(&text.replace("children = 3", "children = -1"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&text.replace("64MiB", "lots")).unwrap_err().to_string();
+        assert!(e.contains("`component.a.limits.memory`: invalid size `lots`"), "{e}");
+        let e = parse(&text.replace("\"2s\"", "\"soon\"")).unwrap_err().to_string();
+        assert!(e.contains("`component.a.limits.cpu-per-call`: invalid duration"), "{e}");
+        let e = parse(&text.replace("children = 3", "children = -1")).unwrap_err().to_string();
         assert!(e.contains("component.a.limits.children"), "{e}");
     }
 
     #[test]
     fn args_become_cbor() {
-        let m = parse(&OK.replace("component = \"a\"", "component = \"a\"\nargs = [1, \"x\"]"))
-            .unwrap();
-        assert_eq!(
-            m.root.args,
-            ciborium::Value::Array(vec![1.into(), "x".into()])
-        );
+        let m = parse(&OK.replace("component = \"a\"", "component = \"a\"\nargs = [1, \"x\"]")).unwrap();
+        assert_eq!(m.root.args, ciborium::Value::Array(vec![1.into(), "x".into()]));
         let e = parse(&OK.replace("component = \"a\"", "component = \"a\"\nargs = 5")).unwrap_err();
         assert!(e.to_string().contains("`root.args`"), "{e}");
     }
 
     #[test]
     fn bad_names_and_empty_commands_are_rejected() {
-        let e = parse(&OK.replace("command = \"true\"", "command = \" \""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`component.a.build.command`: must not be empty"),
-            "{e}"
-        );
-        let bad = OK
-            .replace("[component.a", "[component.\"a b\"")
-            .replace("component = \"a\"", "component = \"a b\"");
+        let e = parse(&OK.replace("command = \"true\"", "command = \" \"")).unwrap_err().to_string();
+        assert!(e.contains("`component.a.build.command`: must not be empty"), "{e}");
+        let bad = OK.replace("[component.a", "[component.\"a b\"").replace("component = \"a\"", "component = \"a b\"");
         let e = parse(&bad).unwrap_err().to_string();
         assert!(e.contains("invalid component name"), "{e}");
     }

@@ -13,7 +13,7 @@
 use crate::context::{CallerContext, Receiver, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::manifest::valid_name;
-use crate::sandbox::LimitExceeded;
+use crate::sandbox::{Grants, LimitExceeded};
 use crate::spawn::{new_uid, spawn_actor};
 use crate::wire::{self, ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
 use std::collections::HashMap;
@@ -83,6 +83,9 @@ pub struct ActorCtx {
     pub new_process_group: bool,
     /// Who cancelled this actor, once someone has.
     pub cancelled_by: Mutex<Option<String>>,
+    /// The capabilities this actor holds (`None`: a native driver, which
+    /// may grant whatever the manifest says).
+    pub grants: Option<Grants>,
     children: Mutex<Vec<Weak<ChildActor>>>,
 }
 
@@ -100,6 +103,7 @@ impl ActorCtx {
             0,
             tree,
             true,
+            None,
         )
     }
 
@@ -109,6 +113,7 @@ impl ActorCtx {
         child_depth: u32,
         tree: TreeInfo,
         new_process_group: bool,
+        grants: Option<Grants>,
     ) -> Arc<ActorCtx> {
         Arc::new(ActorCtx {
             me,
@@ -117,6 +122,7 @@ impl ActorCtx {
             cancel: CancellationToken::new(),
             new_process_group,
             cancelled_by: Mutex::new(None),
+            grants,
             children: Mutex::new(Vec::new()),
         })
     }
@@ -137,21 +143,13 @@ impl ActorCtx {
 
     /// Cancel this actor (its scope and so every nursery in it).
     pub fn cancel_actor(&self, by: &str) {
-        self.cancelled_by
-            .lock()
-            .unwrap()
-            .get_or_insert_with(|| by.to_string());
+        self.cancelled_by.lock().unwrap().get_or_insert_with(|| by.to_string());
         self.cancel.cancel();
     }
 
     /// The error a checkpoint returns once this actor is cancelled.
     pub fn cancelled_error(&self) -> RemoteError {
-        let by = self
-            .cancelled_by
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or_else(|| "its parent".into());
+        let by = self.cancelled_by.lock().unwrap().clone().unwrap_or_else(|| "its parent".into());
         RemoteError::cancelled(format!("actor '{}' was cancelled by '{by}'", self.me.name))
             .with_actor(&self.me.name, &self.me.uid)
     }
@@ -186,9 +184,7 @@ pub struct ChildActor {
 
 impl std::fmt::Debug for ChildActor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildActor")
-            .field("info", &self.info)
-            .finish()
+        f.debug_struct("ChildActor").field("info", &self.info).finish()
     }
 }
 
@@ -222,21 +218,14 @@ impl ChildActor {
         if let Some(by) = &st.cancelled_by {
             return Err(self.err(
                 ErrorKind::ActorGone,
-                format!(
-                    "actor '{}' was cancelled by '{by}'; it takes no more calls",
-                    self.info.name
-                ),
+                format!("actor '{}' was cancelled by '{by}'; it takes no more calls", self.info.name),
             ));
         }
         Ok(())
     }
 
     /// Send a call; the receiver yields its outcome.
-    fn call(
-        &self,
-        func: &str,
-        args: ciborium::Value,
-    ) -> Result<(u64, oneshot::Receiver<Outcome>), RemoteError> {
+    fn call(&self, func: &str, args: ciborium::Value) -> Result<(u64, oneshot::Receiver<Outcome>), RemoteError> {
         let mut st = self.state.lock().unwrap();
         self.usable(&st)?;
         st.next_id += 1;
@@ -244,17 +233,10 @@ impl ChildActor {
         let (tx, rx) = oneshot::channel();
         st.pending.insert(id, tx);
         drop(st);
-        let req = RunRequest {
-            id,
-            func: func.to_string(),
-            args,
-        };
+        let req = RunRequest { id, func: func.to_string(), args };
         if self.tx.send(Msg::Call(req)).is_err() {
             self.state.lock().unwrap().pending.remove(&id);
-            return Err(self.err(
-                ErrorKind::ActorGone,
-                format!("actor '{}' has exited", self.info.name),
-            ));
+            return Err(self.err(ErrorKind::ActorGone, format!("actor '{}' has exited", self.info.name)));
         }
         Ok((id, rx))
     }
@@ -264,15 +246,11 @@ impl ChildActor {
     fn cancel_call(&self, id: u64, by: &str) {
         let waiter = self.state.lock().unwrap().pending.remove(&id);
         if let Some(tx) = waiter {
-            let _ = tx.send(Err(RemoteError::cancelled(format!(
-                "call cancelled by '{by}'"
-            ))
-            .with_actor(&self.info.name, &self.info.uid)));
+            let _ = tx
+                .send(Err(RemoteError::cancelled(format!("call cancelled by '{by}'"))
+                    .with_actor(&self.info.name, &self.info.uid)));
             if !self.has_exited() {
-                let _ = self.tx.send(Msg::CancelCall {
-                    id,
-                    by: by.to_string(),
-                });
+                let _ = self.tx.send(Msg::CancelCall { id, by: by.to_string() });
             }
         }
     }
@@ -311,17 +289,10 @@ impl ChildActor {
         let ctx = CallerContext::new(StreamCore::new(cid, self.tx.clone(), &self.info.name, me));
         st.contexts.insert(cid, ctx.clone());
         drop(st);
-        let req = RunRequest {
-            id: cid,
-            func: func.to_string(),
-            args,
-        };
+        let req = RunRequest { id: cid, func: func.to_string(), args };
         if self.tx.send(Msg::OpenContext(req)).is_err() {
             self.state.lock().unwrap().contexts.remove(&cid);
-            return Err(self.err(
-                ErrorKind::ActorGone,
-                format!("actor '{}' has exited", self.info.name),
-            ));
+            return Err(self.err(ErrorKind::ActorGone, format!("actor '{}' has exited", self.info.name)));
         }
         Ok((cid, ctx))
     }
@@ -342,14 +313,8 @@ impl ChildActor {
         }
         let mut exited = self.exited.subscribe();
         // The ladder: a grace period to tear down, then SIGTERM, then SIGKILL.
-        for (wait, signal, name) in [
-            (self.grace, libc::SIGTERM, "SIGTERM"),
-            (TERM_GRACE, libc::SIGKILL, "SIGKILL"),
-        ] {
-            if tokio::time::timeout(wait, exited.wait_for(|e| *e))
-                .await
-                .is_ok()
-            {
+        for (wait, signal, name) in [(self.grace, libc::SIGTERM, "SIGTERM"), (TERM_GRACE, libc::SIGKILL, "SIGKILL")] {
+            if tokio::time::timeout(wait, exited.wait_for(|e| *e)).await.is_ok() {
                 return;
             }
             self.force(signal, name);
@@ -393,31 +358,16 @@ impl ChildActor {
 /// Refuse a spawn that would exceed the tree's depth or the spawner's
 /// children limit.
 fn check_spawn_limits(ctx: &ActorCtx, name: &str) -> Result<(), RemoteError> {
-    let limit = |l: LimitExceeded| {
-        ctx.error(
-            ErrorKind::Limit,
-            format!("cannot start actor `{name}`: {l}"),
-        )
-    };
+    let limit = |l: LimitExceeded| ctx.error(ErrorKind::Limit, format!("cannot start actor `{name}`: {l}"));
     if let Some(max) = ctx.tree.max_depth {
         if ctx.child_depth > max {
-            return Err(limit(LimitExceeded {
-                limit: "max-depth",
-                value: max.to_string(),
-            }));
+            return Err(limit(LimitExceeded { limit: "max-depth", value: max.to_string() }));
         }
     }
-    let own = ctx
-        .tree
-        .components
-        .iter()
-        .find(|c| c.name == ctx.me.component);
+    let own = ctx.tree.components.iter().find(|c| c.name == ctx.me.component);
     if let Some(max) = own.and_then(|c| c.limits.max_children) {
         if ctx.live_children().len() >= max as usize {
-            return Err(limit(LimitExceeded {
-                limit: "children",
-                value: max.to_string(),
-            }));
+            return Err(limit(LimitExceeded { limit: "children", value: max.to_string() }));
         }
     }
     Ok(())
@@ -430,6 +380,7 @@ async fn spawn_child(
     name: &str,
     component: Option<&str>,
     run: Option<(String, ciborium::Value)>,
+    grants: Option<Grants>,
     on_end: OnEnd,
 ) -> Result<Arc<ChildActor>, RemoteError> {
     if !valid_name(name) {
@@ -440,35 +391,31 @@ async fn spawn_child(
     }
     let component = component.unwrap_or(&ctx.me.component);
     if !ctx.tree.components.iter().any(|c| c.name == component) {
-        let known: Vec<_> = ctx
-            .tree
-            .components
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
+        let known: Vec<_> = ctx.tree.components.iter().map(|c| c.name.as_str()).collect();
         return Err(ctx.error(
             ErrorKind::NoSuchComponent,
-            format!(
-                "no component named `{component}` in the manifest (known: {})",
-                known.join(", ")
-            ),
+            format!("no component named `{component}` in the manifest (known: {})", known.join(", ")),
         ));
     }
     if ctx.cancel.is_cancelled() {
-        return Err(ctx.error(
-            ErrorKind::Cancelled,
-            "cannot spawn: the actor is being cancelled",
-        ));
+        return Err(ctx.error(ErrorKind::Cancelled, "cannot spawn: the actor is being cancelled"));
     }
     check_spawn_limits(ctx, name)?;
-    let spawned = spawn_actor(&ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id)
-        .await
-        .map_err(|e| {
+    let entry = ctx.tree.components.iter().find(|c| c.name == component).expect("checked above");
+    // Never more than the spawner holds: the child gets the grants asked for
+    // (by default, its component's), if the spawner has every one of them.
+    let grants = grants.unwrap_or_else(|| entry.grants.clone());
+    if let Some(mine) = &ctx.grants {
+        grants.within(mine).map_err(|cap| {
             ctx.error(
-                ErrorKind::SpawnFailed,
-                format!("cannot start actor `{name}`: {e}"),
+                ErrorKind::Denied,
+                format!("cannot grant `{cap}` to actor `{name}`: actor '{}' does not hold it", ctx.me.name),
             )
         })?;
+    }
+    let spawned = spawn_actor(&ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id)
+        .await
+        .map_err(|e| ctx.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}`: {e}")))?;
     let info = ActorInfo {
         name: name.to_string(),
         uid: new_uid(),
@@ -485,11 +432,8 @@ async fn spawn_child(
         components: ctx.tree.components.clone(),
         grace_ms: ctx.tree.grace.as_millis() as u64,
         max_depth: ctx.tree.max_depth,
-        run: run.map(|(func, args)| RunRequest {
-            id: RUN_ONCE_ID,
-            func,
-            args,
-        }),
+        grants,
+        run: run.map(|(func, args)| RunRequest { id: RUN_ONCE_ID, func, args }),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     tx.send(Msg::Start(start)).expect("receiver alive");
@@ -509,13 +453,7 @@ async fn spawn_child(
     }
     let (read, write) = spawned.sock.into_split();
     let writer = tokio::spawn(wire::pump(write, rx));
-    tokio::spawn(supervise(
-        child.clone(),
-        read,
-        writer,
-        spawned.child,
-        on_end,
-    ));
+    tokio::spawn(supervise(child.clone(), read, writer, spawned.child, on_end));
     Ok(child)
 }
 
@@ -548,20 +486,16 @@ async fn supervise(
             Ok(other) => {
                 failure.get_or_insert(child.err(
                     ErrorKind::Protocol,
-                    format!(
-                        "protocol error from actor '{}': unexpected message {other:?}",
-                        child.info.name
-                    ),
+                    format!("protocol error from actor '{}': unexpected message {other:?}", child.info.name),
                 ));
                 let _ = proc.start_kill();
                 break;
             }
             Err(wire::FrameError::Closed) => break,
             Err(e) => {
-                failure.get_or_insert(child.err(
-                    ErrorKind::Protocol,
-                    format!("protocol error from actor '{}': {e}", child.info.name),
-                ));
+                failure.get_or_insert(
+                    child.err(ErrorKind::Protocol, format!("protocol error from actor '{}': {e}", child.info.name)),
+                );
                 let _ = proc.start_kill();
                 break;
             }
@@ -580,32 +514,16 @@ async fn supervise(
     let death = match (&cancelled_by, &status) {
         (Some(by), _) => {
             let how = forced.map_or(String::new(), |sig| {
-                format!(
-                    " and killed with {sig} after the {:?} grace period",
-                    child.grace
-                )
+                format!(" and killed with {sig} after the {:?} grace period", child.grace)
             });
-            RemoteError::cancelled(format!(
-                "actor '{}' was cancelled by '{by}'{how}",
-                child.info.name
-            ))
-            .with_actor(&child.info.name, &child.info.uid)
+            RemoteError::cancelled(format!("actor '{}' was cancelled by '{by}'{how}", child.info.name))
+                .with_actor(&child.info.name, &child.info.uid)
         }
-        (None, Ok(s)) if s.success() => child.err(
-            ErrorKind::ActorDied,
-            format!(
-                "actor '{}' exited without reporting a result",
-                child.info.name
-            ),
-        ),
-        (None, Ok(s)) => child.err(
-            ErrorKind::ActorDied,
-            format!("actor '{}' died: {}", child.info.name, describe(s)),
-        ),
-        (None, Err(e)) => child.err(
-            ErrorKind::ActorDied,
-            format!("actor '{}': cannot reap: {e}", child.info.name),
-        ),
+        (None, Ok(s)) if s.success() => {
+            child.err(ErrorKind::ActorDied, format!("actor '{}' exited without reporting a result", child.info.name))
+        }
+        (None, Ok(s)) => child.err(ErrorKind::ActorDied, format!("actor '{}' died: {}", child.info.name, describe(s))),
+        (None, Err(e)) => child.err(ErrorKind::ActorDied, format!("actor '{}': cannot reap: {e}", child.info.name)),
     };
     let clean_exit = failure.is_none() && matches!(&status, Ok(s) if s.success());
     // An actor-level failure report beats the generic death message, even
@@ -614,10 +532,7 @@ async fn supervise(
     let pending: Vec<_> = {
         let mut st = child.state.lock().unwrap();
         st.gone = Some(if death.is_cancelled() {
-            child.err(
-                ErrorKind::ActorGone,
-                format!("actor '{}' has exited: {}", child.info.name, death.message),
-            )
+            child.err(ErrorKind::ActorGone, format!("actor '{}' has exited: {}", child.info.name, death.message))
         } else {
             death.clone()
         });
@@ -626,14 +541,7 @@ async fn supervise(
     for (_, tx) in pending {
         let _ = tx.send(Err(death.clone()));
     }
-    let contexts: Vec<_> = child
-        .state
-        .lock()
-        .unwrap()
-        .contexts
-        .drain()
-        .map(|(_, c)| c)
-        .collect();
+    let contexts: Vec<_> = child.state.lock().unwrap().contexts.drain().map(|(_, c)| c).collect();
     for c in contexts {
         c.finish(match &cancelled_by {
             Some(by) if death.is_cancelled() => ContextOutcome::Cancelled { by: by.clone() },
@@ -730,10 +638,7 @@ impl PendingCall {
     }
 
     fn dropped(&self) -> RemoteError {
-        RemoteError::new(
-            ErrorKind::Internal,
-            format!("call into '{}' was dropped", self.actor),
-        )
+        RemoteError::new(ErrorKind::Internal, format!("call into '{}' was dropped", self.actor))
     }
 }
 
@@ -764,10 +669,7 @@ impl Portal {
         if !self.child.run_once {
             return Err(self.child.err(
                 ErrorKind::BadArgs,
-                format!(
-                    "actor '{}' was started with start-actor; it has no result (use run)",
-                    self.child.info.name
-                ),
+                format!("actor '{}' was started with start-actor; it has no result (use run)", self.child.info.name),
             ));
         }
         self.child.outcome().await
@@ -788,12 +690,7 @@ impl Portal {
         me: (&str, &str),
     ) -> Result<(Context, Vec<u8>), RemoteError> {
         let (cid, state) = self.child.open_context(func, args, me)?;
-        let ctx = Context {
-            cid,
-            child: self.child.clone(),
-            state,
-            caller: me.0.to_string(),
-        };
+        let ctx = Context { cid, child: self.child.clone(), state, caller: me.0.to_string() };
         let first = ctx.state.started().await?;
         Ok((ctx, first))
     }
@@ -834,11 +731,7 @@ impl Context {
     /// failing). Returns at once; see [`Context::result`] for the outcome.
     pub fn cancel(&self, error: Option<RemoteError>) {
         if !self.state.is_done() {
-            let _ = self.child.tx.send(Msg::CancelContext {
-                cid: self.cid,
-                by: self.caller.clone(),
-                error,
-            });
+            let _ = self.child.tx.send(Msg::CancelContext { cid: self.cid, by: self.caller.clone(), error });
         }
     }
 }
@@ -939,18 +832,12 @@ impl Nursery {
         }
         let ctx = &self.inner.ctx;
         let errors = self.inner.state.lock().unwrap().errors.clone();
-        Some(
-            RemoteError::group(errors, &ctx.me.name, &ctx.me.uid)
-                .unwrap_or_else(|| ctx.cancelled_error()),
-        )
+        Some(RemoteError::group(errors, &ctx.me.name, &ctx.me.uid).unwrap_or_else(|| ctx.cancelled_error()))
     }
 
     fn check_open(&self) -> Result<(), RemoteError> {
         if self.inner.state.lock().unwrap().closed {
-            return Err(self
-                .inner
-                .ctx
-                .error(ErrorKind::BadArgs, "the nursery is closed"));
+            return Err(self.inner.ctx.error(ErrorKind::BadArgs, "the nursery is closed"));
         }
         if let Some(reason) = self.cancel_reason() {
             return Err(reason);
@@ -958,11 +845,15 @@ impl Nursery {
         Ok(())
     }
 
-    async fn spawn(
+    /// Start a child; see [`Nursery::start_actor`] and [`Nursery::run_in_actor`].
+    /// `grants` narrows its capabilities (default: its component's); asking
+    /// for one the caller does not hold is a `denied` error.
+    pub async fn spawn(
         &self,
         name: &str,
         component: Option<&str>,
         run: Option<(String, ciborium::Value)>,
+        grants: Option<Grants>,
     ) -> Result<Portal, RemoteError> {
         self.check_open()?;
         let weak = Arc::downgrade(&self.inner);
@@ -971,31 +862,19 @@ impl Nursery {
                 inner.child_ended(o);
             }
         });
-        let child = spawn_child(&self.inner.ctx, name, component, run, on_end).await?;
-        self.inner
-            .state
-            .lock()
-            .unwrap()
-            .children
-            .push(child.clone());
+        let child = spawn_child(&self.inner.ctx, name, component, run, grants, on_end).await?;
+        self.inner.state.lock().unwrap().children.push(child.clone());
         // A cancel that raced with the spawn must still reach the new child.
         if self.inner.scope.is_cancelled() {
             child.cancel(&self.inner.ctx.me.name).await;
         }
-        Ok(Portal {
-            child,
-            caller: self.inner.ctx.me.name.clone(),
-        })
+        Ok(Portal { child, caller: self.inner.ctx.me.name.clone() })
     }
 
     /// Start a long-lived child that serves `portal.run` calls until
     /// cancelled. `component` defaults to the caller's own.
-    pub async fn start_actor(
-        &self,
-        name: &str,
-        component: Option<&str>,
-    ) -> Result<Portal, RemoteError> {
-        self.spawn(name, component, None).await
+    pub async fn start_actor(&self, name: &str, component: Option<&str>) -> Result<Portal, RemoteError> {
+        self.spawn(name, component, None, None).await
     }
 
     /// Start a child that runs export `func` with `args` once, then exits.
@@ -1006,8 +885,7 @@ impl Nursery {
         func: &str,
         args: ciborium::Value,
     ) -> Result<Portal, RemoteError> {
-        self.spawn(name, component, Some((func.to_string(), args)))
-            .await
+        self.spawn(name, component, Some((func.to_string(), args)), None).await
     }
 
     /// True once a child failed, or every `run-in-actor` child has its
@@ -1015,11 +893,7 @@ impl Nursery {
     pub fn is_settled(&self) -> bool {
         let st = self.inner.state.lock().unwrap();
         !st.errors.is_empty()
-            || st
-                .children
-                .iter()
-                .filter(|c| c.run_once)
-                .all(|c| c.result.borrow().is_some() || c.has_exited())
+            || st.children.iter().filter(|c| c.run_once).all(|c| c.result.borrow().is_some() || c.has_exited())
     }
 
     /// Wait until the nursery is settled (see [`Nursery::is_settled`]).

@@ -72,27 +72,18 @@ pub async fn spawn_actor(exe: &Path, new_group: bool, tree_id: &str) -> std::io:
         .unwrap_or_else(|p| p.into_inner())
         .send(job)
         .map_err(|_| std::io::Error::other("fork thread is gone"))?;
-    let child = rx
-        .await
-        .map_err(|_| std::io::Error::other("fork thread dropped the request"))??;
+    let child = rx.await.map_err(|_| std::io::Error::other("fork thread dropped the request"))??;
     ours.set_nonblocking(true)?;
     let sock = tokio::net::UnixStream::from_std(ours)?;
     let pid = child.id().unwrap_or(0);
     Ok(Spawned { child, sock, pid })
 }
 
-fn fork_exec(
-    exe: &Path,
-    theirs: OwnedFd,
-    new_group: bool,
-    tree_id: &str,
-) -> std::io::Result<tokio::process::Child> {
+fn fork_exec(exe: &Path, theirs: OwnedFd, new_group: bool, tree_id: &str) -> std::io::Result<tokio::process::Child> {
     let parent = std::process::id() as libc::pid_t;
     let fd = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg(ACTOR_SUBCOMMAND)
-        .stdin(std::process::Stdio::null())
-        .env(crate::nursery::TREE_ENV, tree_id);
+    cmd.arg(ACTOR_SUBCOMMAND).stdin(std::process::Stdio::null()).env(crate::nursery::TREE_ENV, tree_id);
     if new_group {
         cmd.process_group(0);
     }
@@ -148,14 +139,9 @@ pub unsafe fn inherited_pipe() -> std::io::Result<StdUnixStream> {
 pub fn new_uid() -> String {
     use std::io::Read;
     let mut b = [0u8; 6];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64;
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+        let t =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
         b.copy_from_slice(&(t ^ std::process::id() as u64).to_le_bytes()[..6]);
     }
     b.iter().map(|x| format!("{x:02x}")).collect()

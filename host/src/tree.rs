@@ -36,26 +36,18 @@ impl Tree {
             build::build_if_needed(spec)?;
             let cwasm = cache::precompile(&engine, &dir, &spec.name, &spec.source)?;
             components.push(ComponentEntry {
-                limits: spec.limits.clone(),
                 name: spec.name.clone(),
                 cwasm,
+                limits: spec.limits.clone(),
+                grants: spec.grants.clone(),
             });
         }
         // A tree id given in the environment is kept, so a supervisor (or a
         // test) can find every process of the tree it started.
-        let id = std::env::var(TREE_ENV)
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(new_uid);
+        let id = std::env::var(TREE_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(new_uid);
         Ok(Tree {
             manifest: manifest.clone(),
-            info: TreeInfo {
-                host_exe,
-                components,
-                id,
-                grace: manifest.cancel_grace,
-                max_depth: manifest.max_depth,
-            },
+            info: TreeInfo { host_exe, components, id, grace: manifest.cancel_grace, max_depth: manifest.max_depth },
         })
     }
 
@@ -70,14 +62,7 @@ impl Tree {
     pub async fn run_root(&self, ctx: &Arc<ActorCtx>) -> Outcome {
         let root = &self.manifest.root;
         let nursery = Nursery::open(ctx);
-        let outcome = match nursery
-            .run_in_actor(
-                &root.name,
-                Some(&root.component),
-                &root.func,
-                root.args.clone(),
-            )
-            .await
+        let outcome = match nursery.run_in_actor(&root.name, Some(&root.component), &root.func, root.args.clone()).await
         {
             Ok(portal) => portal.result().await,
             Err(e) => Err(e),

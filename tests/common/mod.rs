@@ -11,10 +11,7 @@ use tractor_host::tree::Tree;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The `tractor-host` binary cargo built for these tests.
@@ -52,10 +49,7 @@ pub fn tree_processes(id: &str) -> Vec<u32> {
         }
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
         // Field 3 (after "pid (comm)") is the state; Z means already dead.
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next());
+        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
         if state != Some("Z") && !stat.is_empty() {
             out.push(pid);
         }

@@ -31,20 +31,16 @@ impl Guest for Actor {
             // Subscribe before asking for the numbers, so nobody misses one.
             let consumers: Vec<_> = (0..CONSUMERS).map(|_| stream.subscribe(N)).collect();
             stream.send("go")?;
-            let results = tractor::rt::block_on(join_all(consumers.iter().enumerate().map(
-                |(i, s)| async move {
-                    let mut expected = 0u32;
-                    while let Some(x) = s.next::<u32>().await? {
-                        if x != expected {
-                            return Err(tractor::Error::new(format!(
-                                "consumer {i}: got {x}, expected {expected}"
-                            )));
-                        }
-                        expected += 1;
+            let results = tractor::rt::block_on(join_all(consumers.iter().enumerate().map(|(i, s)| async move {
+                let mut expected = 0u32;
+                while let Some(x) = s.next::<u32>().await? {
+                    if x != expected {
+                        return Err(tractor::Error::new(format!("consumer {i}: got {x}, expected {expected}")));
                     }
-                    Ok::<_, tractor::Error>(expected)
-                },
-            )));
+                    expected += 1;
+                }
+                Ok::<_, tractor::Error>(expected)
+            })));
             for (i, r) in results.into_iter().enumerate() {
                 println!("consumer {i} received {} numbers in order", r?);
             }

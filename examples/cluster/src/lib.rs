@@ -20,13 +20,9 @@ impl Guest for Actor {
     fn main() -> tractor::Result<()> {
         tractor::open_nursery(|n| {
             let count = tractor::available_parallelism().max(1);
-            let portals: Vec<_> = (0..count)
-                .map(|i| n.start_actor(&format!("cluster_{i}")))
-                .collect::<Result<_, _>>()?;
-            let calls = portals
-                .iter()
-                .map(|p| p.start::<String, _>("hello", &()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let portals: Vec<_> =
+                (0..count).map(|i| n.start_actor(&format!("cluster_{i}"))).collect::<Result<_, _>>()?;
+            let calls = portals.iter().map(|p| p.start::<String, _>("hello", &())).collect::<Result<Vec<_>, _>>()?;
             for (_, uid) in tractor::as_completed(calls) {
                 uid?;
             }

@@ -20,19 +20,11 @@ const WIDTH: u32 = 2;
 
 /// Start `WIDTH` children that each grow `levels` more levels; returns how
 /// many actors are running below us, once they all are.
-fn grow_children(
-    n: &tractor::Nursery,
-    levels: u32,
-    contexts: &mut Vec<tractor::Context>,
-) -> tractor::Result<u32> {
+fn grow_children(n: &tractor::Nursery, levels: u32, contexts: &mut Vec<tractor::Context>) -> tractor::Result<u32> {
     let me = tractor::current().name;
     let mut total = 0;
     for i in 0..WIDTH {
-        let name = if me == "root" {
-            format!("branch_{i}")
-        } else {
-            format!("{me}.leaf_{i}")
-        };
+        let name = if me == "root" { format!("branch_{i}") } else { format!("{me}.leaf_{i}") };
         let portal = n.start_actor(&name)?;
         let (ctx, below): (_, u32) = portal.open_context("grow", &(levels,))?;
         total += below;
@@ -57,11 +49,7 @@ impl Guest for Actor {
         let ctx = tractor::callee(ctx);
         tractor::open_nursery(|n| {
             let mut contexts = Vec::new();
-            let below = if levels == 0 {
-                0
-            } else {
-                grow_children(n, levels - 1, &mut contexts)?
-            };
+            let below = if levels == 0 { 0 } else { grow_children(n, levels - 1, &mut contexts)? };
             ctx.started(&(1 + below))?;
             tractor::sleep_forever()
         })

@@ -48,9 +48,7 @@ impl Guest for Actor {
     fn main() -> tractor::Result<u32> {
         tractor::open_nursery(|n| {
             let workers = tractor::available_parallelism().max(1) as usize;
-            let pool: Vec<_> = (0..workers)
-                .map(|i| n.start_actor(&format!("worker_{i}")))
-                .collect::<Result<_, _>>()?;
+            let pool: Vec<_> = (0..workers).map(|i| n.start_actor(&format!("worker_{i}"))).collect::<Result<_, _>>()?;
             let calls = PRIMES
                 .iter()
                 .enumerate()

@@ -51,7 +51,7 @@ pub mod wit {
 
 pub use ciborium::Value;
 pub use wit::identity::ActorInfo;
-pub use wit::types::{Error, ErrorKind, ErrorNode};
+pub use wit::types::{DirGrant, Error, ErrorKind, ErrorNode, Grants};
 
 /// Result with tractor's [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,25 +99,17 @@ impl Error {
 
     /// The error tree as indented text, one actor per line.
     pub fn render(&self) -> String {
-        let mut s = format!(
-            "actor '{}' [{:?}]: {}",
-            self.actor_name, self.kind, self.message
-        );
+        let mut s = format!("actor '{}' [{:?}]: {}", self.actor_name, self.kind, self.message);
         for c in &self.causes {
             let pad = "  ".repeat(c.depth as usize);
-            s.push_str(&format!(
-                "\n{pad}actor '{}' [{:?}]: {}",
-                c.actor_name, c.kind, c.message
-            ));
+            s.push_str(&format!("\n{pad}actor '{}' [{:?}]: {}", c.actor_name, c.kind, c.message));
         }
         s
     }
 
     /// Every actor named in this error tree, outermost first.
     pub fn actors(&self) -> Vec<&str> {
-        std::iter::once(self.actor_name.as_str())
-            .chain(self.causes.iter().map(|c| c.actor_name.as_str()))
-            .collect()
+        std::iter::once(self.actor_name.as_str()).chain(self.causes.iter().map(|c| c.actor_name.as_str())).collect()
     }
 }
 
@@ -136,32 +128,31 @@ impl From<&str> for Error {
 /// Encode call arguments: a tuple or sequence is positional, a struct or
 /// map is by name, `()` is no arguments, any other value is one argument.
 pub fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Vec<u8>> {
-    let v = ciborium::Value::serialized(args)
-        .map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
+    let v = ciborium::Value::serialized(args).map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
     let v = match v {
         ciborium::Value::Null => ciborium::Value::Array(vec![]),
         a @ (ciborium::Value::Array(_) | ciborium::Value::Map(_)) => a,
         one => ciborium::Value::Array(vec![one]),
     };
     let mut out = Vec::new();
-    ciborium::into_writer(&v, &mut out)
-        .map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
+    ciborium::into_writer(&v, &mut out).map_err(|e| Error::new(format!("cannot encode arguments: {e}")))?;
     Ok(out)
 }
 
 /// Decode a CBOR result into `R`.
 pub fn decode<R: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<R> {
-    ciborium::from_reader(bytes).map_err(|e| {
-        Error::new(format!(
-            "cannot decode {what} as {}: {e}",
-            std::any::type_name::<R>()
-        ))
-    })
+    ciborium::from_reader(bytes)
+        .map_err(|e| Error::new(format!("cannot decode {what} as {}: {e}", std::any::type_name::<R>())))
 }
 
 /// The current actor's identity.
 pub fn current() -> ActorInfo {
     wit::identity::current()
+}
+
+/// The capabilities this actor holds (folders, env, network).
+pub fn grants() -> Grants {
+    wit::identity::current_grants()
 }
 
 /// CPU cores available, for sizing worker pools.
@@ -196,9 +187,7 @@ pub fn with_timeout<T>(timeout: Duration, body: impl FnOnce() -> Result<T>) -> R
 /// Run `body` in a cancel scope that it (or anything holding the handle)
 /// can cancel; see [`with_timeout`].
 pub fn with_cancel_scope<T>(body: impl FnOnce(&CancelScope) -> Result<T>) -> Result<T> {
-    let scope = CancelScope {
-        inner: wit::runtime::CancelScope::new(None),
-    };
+    let scope = CancelScope { inner: wit::runtime::CancelScope::new(None) };
     body(&scope)
 }
 
@@ -233,9 +222,7 @@ pub fn log(level: wit::log::Level, message: &str) {
 /// nursery never ends before its children. A child failure surfaces as the
 /// error even if `body` never looked at that child.
 pub fn open_nursery<T>(body: impl FnOnce(&Nursery) -> Result<T>) -> Result<T> {
-    let n = Nursery {
-        inner: wit::runtime::Nursery::new(),
-    };
+    let n = Nursery { inner: wit::runtime::Nursery::new() };
     let r = body(&n);
     if r.is_err() {
         // An error in the body cancels the nursery, as in trio.
@@ -259,25 +246,16 @@ pub struct Nursery {
 impl Nursery {
     /// Start a daemon child running this actor's own component.
     pub fn start_actor(&self, name: &str) -> Result<Portal> {
-        Ok(Portal {
-            inner: self.inner.start_actor(name, None)?,
-        })
+        Ok(Portal { inner: self.inner.start_actor(name, None)? })
     }
 
     /// Start a daemon child running manifest component `component`.
     pub fn start_actor_of(&self, name: &str, component: &str) -> Result<Portal> {
-        Ok(Portal {
-            inner: self.inner.start_actor(name, Some(component))?,
-        })
+        Ok(Portal { inner: self.inner.start_actor(name, Some(component))? })
     }
 
     /// Start a child of this actor's own component that runs `func` once.
-    pub fn run_in_actor<A: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        func: &str,
-        args: &A,
-    ) -> Result<Portal> {
+    pub fn run_in_actor<A: Serialize + ?Sized>(&self, name: &str, func: &str, args: &A) -> Result<Portal> {
         self.spawn_once(name, None, func, args)
     }
 
@@ -299,11 +277,25 @@ impl Nursery {
         func: &str,
         args: &A,
     ) -> Result<Portal> {
-        Ok(Portal {
-            inner: self
-                .inner
-                .run_in_actor(name, component, func, &encode_args(args)?)?,
-        })
+        Ok(Portal { inner: self.inner.run_in_actor(name, component, func, &encode_args(args)?)? })
+    }
+
+    /// Start a daemon child with its capabilities narrowed to `grants`
+    /// (each must be one this actor holds; see [`grants`]).
+    pub fn start_actor_with(&self, name: &str, component: Option<&str>, grants: &Grants) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.start_actor_with(name, component, grants)? })
+    }
+
+    /// Start a run-once child with its capabilities narrowed to `grants`.
+    pub fn run_in_actor_with<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        func: &str,
+        args: &A,
+        grants: &Grants,
+    ) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.run_in_actor_with(name, component, func, &encode_args(args)?, grants)? })
     }
 
     /// Cancel every child and wait until they have exited.
@@ -324,26 +316,14 @@ impl Portal {
     }
 
     /// Call `func` on the child and wait for its result.
-    pub fn run<R: DeserializeOwned, A: Serialize + ?Sized>(
-        &self,
-        func: &str,
-        args: &A,
-    ) -> Result<R> {
+    pub fn run<R: DeserializeOwned, A: Serialize + ?Sized>(&self, func: &str, args: &A) -> Result<R> {
         self.start(func, args)?.get()
     }
 
     /// Start calling `func` without waiting; see [`as_completed`].
-    pub fn start<R: DeserializeOwned, A: Serialize + ?Sized>(
-        &self,
-        func: &str,
-        args: &A,
-    ) -> Result<Call<R>> {
+    pub fn start<R: DeserializeOwned, A: Serialize + ?Sized>(&self, func: &str, args: &A) -> Result<Call<R>> {
         let inner = self.inner.run(func, &encode_args(args)?)?;
-        Ok(Call {
-            inner,
-            func: func.to_string(),
-            _r: PhantomData,
-        })
+        Ok(Call { inner, func: func.to_string(), _r: PhantomData })
     }
 
     /// The return value of a `run_in_actor` child.
@@ -367,24 +347,14 @@ pub struct Call<R> {
 impl<R: DeserializeOwned> Call<R> {
     /// Wait for the result (checkpoint).
     pub fn get(self) -> Result<R> {
-        decode(
-            &self.inner.get()?,
-            &format!("the result of `{}`", self.func),
-        )
+        decode(&self.inner.get()?, &format!("the result of `{}`", self.func))
     }
 }
 
 /// Wait for many calls at once, yielding `(index, result)` in completion
 /// order: the index is the call's position in `calls`.
 pub fn as_completed<R: DeserializeOwned>(calls: Vec<Call<R>>) -> AsCompleted<R> {
-    AsCompleted {
-        pending: calls
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| Some((i, c)))
-            .collect(),
-        ready: Vec::new(),
-    }
+    AsCompleted { pending: calls.into_iter().enumerate().map(|(i, c)| Some((i, c))).collect(), ready: Vec::new() }
 }
 
 /// Iterator returned by [`as_completed`].
@@ -400,19 +370,15 @@ impl<R: DeserializeOwned> Iterator for AsCompleted<R> {
         if let Some(r) = self.ready.pop() {
             return Some(r);
         }
-        let live: Vec<usize> = (0..self.pending.len())
-            .filter(|&i| self.pending[i].is_some())
-            .collect();
+        let live: Vec<usize> = (0..self.pending.len()).filter(|&i| self.pending[i].is_some()).collect();
         if live.is_empty() {
             return None;
         }
         let ready_slots = {
             // Pollables are children of their calls: drop them before any
             // call is consumed.
-            let pollables: Vec<_> = live
-                .iter()
-                .map(|&i| self.pending[i].as_ref().expect("live").1.inner.subscribe())
-                .collect();
+            let pollables: Vec<_> =
+                live.iter().map(|&i| self.pending[i].as_ref().expect("live").1.inner.subscribe()).collect();
             let refs: Vec<&wit::poll::Pollable> = pollables.iter().collect();
             wit::poll::poll(&refs)
         };
@@ -477,18 +443,14 @@ pub struct Context {
 impl Context {
     /// Open the context's stream (once).
     pub fn open_stream(&self) -> Result<Stream> {
-        Ok(Stream {
-            inner: self.inner.open_stream()?,
-        })
+        Ok(Stream { inner: self.inner.open_stream()? })
     }
 
     /// Wait for the callee's function to end (checkpoint): its return value,
     /// or a cancellation naming the canceller. Its failure is an `Err`.
     pub fn result<R: DeserializeOwned>(&self) -> Result<Outcome<R>> {
         match self.inner.result()? {
-            wit::runtime::ContextOutcome::Returned(v) => {
-                Ok(Outcome::Returned(decode(&v, "the context's result")?))
-            }
+            wit::runtime::ContextOutcome::Returned(v) => Ok(Outcome::Returned(decode(&v, "the context's result")?)),
             wit::runtime::ContextOutcome::Cancelled(by) => Ok(Outcome::Cancelled { by }),
         }
     }
@@ -522,9 +484,7 @@ impl Callee<'_> {
 
     /// Open the context's stream (after `started`).
     pub fn open_stream(&self) -> Result<Stream> {
-        Ok(Stream {
-            inner: self.inner.open_stream()?,
-        })
+        Ok(Stream { inner: self.inner.open_stream()? })
     }
 
     /// Cancel this function yourself: the caller sees it cancelled by you.
@@ -567,9 +527,7 @@ impl Stream {
     /// Another local consumer seeing every message from now on, with room
     /// for `capacity` unread messages before it gets a `Lagged` error.
     pub fn subscribe(&self, capacity: u32) -> Stream {
-        Stream {
-            inner: self.inner.subscribe(capacity),
-        }
+        Stream { inner: self.inner.subscribe(capacity) }
     }
 
     /// A pollable, ready once [`Stream::receive`] would not block.
@@ -589,7 +547,6 @@ impl<R: DeserializeOwned> Call<R> {
 /// Encode one value as CBOR.
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    ciborium::into_writer(value, &mut out)
-        .map_err(|e| Error::new(format!("cannot encode value: {e}")))?;
+    ciborium::into_writer(value, &mut out).map_err(|e| Error::new(format!("cannot encode value: {e}")))?;
     Ok(out)
 }

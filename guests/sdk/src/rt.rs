@@ -25,10 +25,7 @@ thread_local! {
 
 /// A future that completes when `pollable` is ready.
 pub fn ready(pollable: Pollable) -> Ready {
-    Ready {
-        pollable: Rc::new(pollable),
-        id: None,
-    }
+    Ready { pollable: Rc::new(pollable), id: None }
 }
 
 /// See [`ready`].
@@ -97,17 +94,9 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        let waiting: Vec<(Rc<Pollable>, Waker)> = REACTOR.with(|r| {
-            r.borrow()
-                .waiting
-                .iter()
-                .map(|(_, p, w)| (p.clone(), w.clone()))
-                .collect()
-        });
-        assert!(
-            !waiting.is_empty(),
-            "tractor::rt::block_on: the future is pending but waits on nothing"
-        );
+        let waiting: Vec<(Rc<Pollable>, Waker)> =
+            REACTOR.with(|r| r.borrow().waiting.iter().map(|(_, p, w)| (p.clone(), w.clone())).collect());
+        assert!(!waiting.is_empty(), "tractor::rt::block_on: the future is pending but waits on nothing");
         let refs: Vec<&Pollable> = waiting.iter().map(|(p, _)| &**p).collect();
         for i in poll(&refs) {
             waiting[i as usize].1.wake_by_ref();

@@ -38,6 +38,12 @@ tractor::bindings!(
 
         export call-with-timeout: func(ms: u32) -> result<string, error>;
         export stubborn: func();
+        export read-file: func(path: string) -> result<string, error>;
+        export write-file: func(path: string, text: string) -> result<_, error>;
+        export get-env: func(name: string) -> option<string>;
+        export connect: func(addr: string) -> result<string, error>;
+        export spawn-with-dir: func(host: string, writable: bool) -> result<string, error>;
+        export spawn-with-env: func(name: string, value: string) -> result<string, error>;
         export hog: func(mib: u32) -> u64;
         export recurse: func(n: u64) -> u64;
         export spawn-many: func(n: u32) -> result<u32, error>;
@@ -114,18 +120,10 @@ impl Guest for Actor {
     /// A chain of `depth` actors below this one; the leaf fails if asked.
     fn nest(depth: u32, fail_at_leaf: bool) -> Result<u32, Error> {
         if depth == 0 {
-            return if fail_at_leaf {
-                Err(Error::new("leaf failed on purpose"))
-            } else {
-                Ok(1)
-            };
+            return if fail_at_leaf { Err(Error::new("leaf failed on purpose")) } else { Ok(1) };
         }
         open_nursery(|n| {
-            let p = n.run_in_actor(
-                &format!("level_{depth}"),
-                "nest",
-                &(depth - 1, fail_at_leaf),
-            )?;
+            let p = n.run_in_actor(&format!("level_{depth}"), "nest", &(depth - 1, fail_at_leaf))?;
             Ok(1 + p.result::<u32>()?)
         })
     }
@@ -164,11 +162,7 @@ impl Guest for Actor {
         open_nursery(|n| {
             if levels > 0 {
                 for i in 0..width {
-                    n.run_in_actor(
-                        &format!("{}.{i}", me.name),
-                        "sleepers",
-                        &(width, levels - 1),
-                    )?;
+                    n.run_in_actor(&format!("{}.{i}", me.name), "sleepers", &(width, levels - 1))?;
                 }
             }
             tractor::sleep_forever()
@@ -182,21 +176,17 @@ impl Guest for Actor {
             assert_eq!(sum, 3);
             p.cancel_actor()?;
             match p.run::<i64, _>("add", &(1, 2)) {
-                Ok(v) => Err(Error::new(format!(
-                    "call into a cancelled actor returned {v}"
-                ))),
+                Ok(v) => Err(Error::new(format!("call into a cancelled actor returned {v}"))),
                 Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
             }
         })
     }
 
     fn spawn_unknown() -> Result<String, Error> {
-        open_nursery(
-            |n| match n.run_in_actor_of("x", "no-such-component", "add", &(1, 2)) {
-                Ok(_) => Err(Error::new("spawning an unknown component succeeded")),
-                Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
-            },
-        )
+        open_nursery(|n| match n.run_in_actor_of("x", "no-such-component", "add", &(1, 2)) {
+            Ok(_) => Err(Error::new("spawning an unknown component succeeded")),
+            Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+        })
     }
 
     fn call_missing_export() -> Result<String, Error> {
@@ -215,6 +205,55 @@ impl Guest for Actor {
     fn spin_ctx(ctx: &Context) {
         tractor::callee(ctx).started(&()).expect("started");
         Self::spin();
+    }
+
+    fn read_file(path: String) -> Result<String, Error> {
+        std::fs::read_to_string(&path).map_err(|e| Error::new(format!("{path}: {e}")))
+    }
+
+    fn write_file(path: String, text: String) -> Result<(), Error> {
+        std::fs::write(&path, text).map_err(|e| Error::new(format!("{path}: {e}")))
+    }
+
+    fn get_env(name: String) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    /// Open a TCP connection to an IPv4 `ip:port` through wasi:sockets.
+    fn connect(addr: String) -> Result<String, Error> {
+        use wasip2::sockets::network::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+        let sa: std::net::SocketAddrV4 = addr.parse().map_err(|e| Error::new(format!("{addr}: {e}")))?;
+        let fail = |e: wasip2::sockets::network::ErrorCode| Error::new(format!("{addr}: {e:?}"));
+        let socket = wasip2::sockets::tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4).map_err(fail)?;
+        let [a, b, c, d] = sa.ip().octets();
+        let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress { port: sa.port(), address: (a, b, c, d) });
+        let network = wasip2::sockets::instance_network::instance_network();
+        socket.start_connect(&network, remote).map_err(fail)?;
+        loop {
+            match socket.finish_connect() {
+                Ok(_) => return Ok(format!("connected to {addr}")),
+                Err(wasip2::sockets::network::ErrorCode::WouldBlock) => socket.subscribe().block(),
+                Err(e) => return Err(fail(e)),
+            }
+        }
+    }
+
+    /// Try to give a child one folder; report what happened.
+    fn spawn_with_dir(host: String, writable: bool) -> Result<String, Error> {
+        let grants = tractor::Grants {
+            dirs: vec![tractor::DirGrant { host, guest: "/d".into(), writable }],
+            env: vec![],
+            args: vec![],
+            connect: vec![],
+            bind: vec![],
+        };
+        Self::try_spawn(&grants)
+    }
+
+    fn spawn_with_env(name: String, value: String) -> Result<String, Error> {
+        let grants =
+            tractor::Grants { dirs: vec![], env: vec![(name, value)], args: vec![], connect: vec![], bind: vec![] };
+        Self::try_spawn(&grants)
     }
 
     /// Allocate and touch `mib` MiB.
@@ -360,9 +399,7 @@ impl Guest for Actor {
     /// Run `add(i, i)` in `n` children at once; gather as they complete.
     fn fan_out(n: u32) -> Result<u64, Error> {
         open_nursery(|nursery| {
-            let portals = (0..n)
-                .map(|i| nursery.start_actor(&format!("adder_{i}")))
-                .collect::<Result<Vec<_>, _>>()?;
+            let portals = (0..n).map(|i| nursery.start_actor(&format!("adder_{i}"))).collect::<Result<Vec<_>, _>>()?;
             let calls = portals
                 .iter()
                 .enumerate()
@@ -378,6 +415,16 @@ impl Guest for Actor {
 }
 
 impl Actor {
+    fn try_spawn(grants: &tractor::Grants) -> Result<String, Error> {
+        open_nursery(|n| match n.start_actor_with("narrowed", None, grants) {
+            Ok(p) => {
+                p.cancel_actor()?;
+                Ok("spawned".to_string())
+            }
+            Err(e) => Ok(format!("{:?}: {}", e.kind, e.message)),
+        })
+    }
+
     fn started_stream(ctx: &Context) -> Result<tractor::Stream, Error> {
         let ctx = tractor::callee(ctx);
         ctx.started(&())?;

@@ -9,10 +9,7 @@ use tractor_host::tree::Tree;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The `tractor-host` binary built for the benchmarks.

@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-use wasmtime::component::{
-    Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val,
-};
+use wasmtime::component::{Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val};
 use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 /// A component loaded and linked once per actor process; every instance
@@ -80,42 +78,29 @@ impl Ticker {
             wake: (Mutex::new(()), Condvar::new()),
         });
         let t = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tractor-epoch".into())
-            .spawn(move || loop {
-                std::thread::sleep(TICK);
-                let running = {
-                    let mut stores = t.stores.lock().unwrap();
-                    stores.retain(|w| w.strong_count() > 0);
-                    stores
-                        .iter()
-                        .filter_map(|w| w.upgrade())
-                        .any(|f| f.load(Ordering::Relaxed))
-                };
-                if running {
-                    engine.increment_epoch();
-                    continue;
-                }
-                let guard = t.wake.0.lock().unwrap();
-                t.parked.store(true, Ordering::SeqCst);
-                // Re-check under the lock: a store may have entered wasm between
-                // the scan and parking (it then finds `parked` set and notifies).
-                let again = t
-                    .stores
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter_map(|w| w.upgrade())
-                    .any(|f| f.load(Ordering::SeqCst));
-                if !again {
-                    drop(t.wake.1.wait(guard).unwrap());
-                }
-                t.parked.store(false, Ordering::SeqCst);
-            });
+        let spawned = std::thread::Builder::new().name("tractor-epoch".into()).spawn(move || loop {
+            std::thread::sleep(TICK);
+            let running = {
+                let mut stores = t.stores.lock().unwrap();
+                stores.retain(|w| w.strong_count() > 0);
+                stores.iter().filter_map(|w| w.upgrade()).any(|f| f.load(Ordering::Relaxed))
+            };
+            if running {
+                engine.increment_epoch();
+                continue;
+            }
+            let guard = t.wake.0.lock().unwrap();
+            t.parked.store(true, Ordering::SeqCst);
+            // Re-check under the lock: a store may have entered wasm between
+            // the scan and parking (it then finds `parked` set and notifies).
+            let again = t.stores.lock().unwrap().iter().filter_map(|w| w.upgrade()).any(|f| f.load(Ordering::SeqCst));
+            if !again {
+                drop(t.wake.1.wait(guard).unwrap());
+            }
+            t.parked.store(false, Ordering::SeqCst);
+        });
         if let Err(e) = spawned {
-            tracing::error!(
-                "cannot start the epoch thread ({e}): spinning guests cannot be interrupted"
-            );
+            tracing::error!("cannot start the epoch thread ({e}): spinning guests cannot be interrupted");
         }
         Ticker { shared }
     }
@@ -123,11 +108,7 @@ impl Ticker {
     /// Track `store`'s entries into and exits from wasm.
     fn watch<T: 'static>(&self, store: &mut Store<T>) {
         let in_wasm = Arc::new(AtomicBool::new(false));
-        self.shared
-            .stores
-            .lock()
-            .unwrap()
-            .push(Arc::downgrade(&in_wasm));
+        self.shared.stores.lock().unwrap().push(Arc::downgrade(&in_wasm));
         let shared = self.shared.clone();
         store.call_hook(move |_, hook| {
             let entering = matches!(hook, CallHook::CallingWasm | CallHook::ReturningFromHost);
@@ -148,11 +129,7 @@ pub type InterruptFlag = Arc<AtomicBool>;
 
 impl GuestTemplate {
     /// Load the precompiled component at `cwasm` and link it.
-    pub fn load(
-        engine: &Engine,
-        entry: &ComponentEntry,
-        who: (&str, &str),
-    ) -> Result<GuestTemplate, RemoteError> {
+    pub fn load(engine: &Engine, entry: &ComponentEntry, who: (&str, &str)) -> Result<GuestTemplate, RemoteError> {
         let (component_name, cwasm) = (entry.name.as_str(), entry.cwasm.as_path());
         let fail = |kind, msg: String| RemoteError::new(kind, msg).with_actor(who.0, who.1);
         // SAFETY: the file is one of our cache entries, written once
@@ -160,10 +137,7 @@ impl GuestTemplate {
         let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
             fail(
                 ErrorKind::SpawnFailed,
-                format!(
-                    "component `{component_name}`: cannot load {}: {e:#}",
-                    cwasm.display()
-                ),
+                format!("component `{component_name}`: cannot load {}: {e:#}", cwasm.display()),
             )
         })?;
         let mut linker: Linker<ActorState> = Linker::new(engine);
@@ -172,12 +146,7 @@ impl GuestTemplate {
             .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
             .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
             .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-            .map_err(|e| {
-                fail(
-                    ErrorKind::Internal,
-                    format!("cannot set up host imports: {e:#}"),
-                )
-            })?;
+            .map_err(|e| fail(ErrorKind::Internal, format!("cannot set up host imports: {e:#}")))?;
         let mut exports = Vec::new();
         for (export, item) in component.component_type().exports(engine) {
             match item.ty {
@@ -190,17 +159,11 @@ impl GuestTemplate {
             }
         }
         let pre = linker.instantiate_pre(&component).map_err(|e| {
-            fail(
-                ErrorKind::SpawnFailed,
-                format!("component `{component_name}` cannot be linked: {e:#}"),
-            )
+            fail(ErrorKind::SpawnFailed, format!("component `{component_name}` cannot be linked: {e:#}"))
         })?;
         Ok(GuestTemplate {
             engine: engine.clone(),
-            cpu_budget: entry
-                .limits
-                .cpu_ms_per_call
-                .map(|ms| (ms.div_ceil(TICK.as_millis() as u64).max(1), ms)),
+            cpu_budget: entry.limits.cpu_ms_per_call.map(|ms| (ms.div_ceil(TICK.as_millis() as u64).max(1), ms)),
             ticker: Ticker::start(engine.clone()),
             pre,
             component_name: component_name.to_string(),
@@ -209,11 +172,7 @@ impl GuestTemplate {
     }
 
     /// A fresh instance in a fresh store; `interrupt` stops it running wasm.
-    pub async fn instantiate(
-        &self,
-        state: ActorState,
-        interrupt: Vec<InterruptFlag>,
-    ) -> Result<Guest, RemoteError> {
+    pub async fn instantiate(&self, state: ActorState, interrupt: Vec<InterruptFlag>) -> Result<Guest, RemoteError> {
         let name = state.ctx.me.name.clone();
         let uid = state.ctx.me.uid.clone();
         let mut store = Store::new(&self.engine, state);
@@ -237,26 +196,17 @@ impl GuestTemplate {
                 data.cpu_ticks += 1;
                 if data.cpu_ticks > ticks {
                     let value = format!("{ms}ms");
-                    return Err(wasmtime::Error::new(LimitExceeded {
-                        limit: "cpu-per-call",
-                        value,
-                    }));
+                    return Err(wasmtime::Error::new(LimitExceeded { limit: "cpu-per-call", value }));
                 }
             }
             // A guest computing for a while lets the actor's other tasks
             // (frames from the parent, other contexts) run: the actor
             // process has one thread.
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
         });
         let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
             let mut err = trap_error(&e, &name, &uid);
-            err.message = format!(
-                "component `{}` failed to start: {}",
-                self.component_name, err.message
-            );
+            err.message = format!("component `{}` failed to start: {}", self.component_name, err.message);
             err
         })?;
         Ok(Guest {
@@ -306,25 +256,19 @@ impl Guest {
         let Some(func) = func else {
             return Err(self.err(
                 ErrorKind::NoSuchExport,
-                format!(
-                    "component has no export `{name}` (exports: {})",
-                    self.exports.join(", ")
-                ),
+                format!("component has no export `{name}` (exports: {})", self.exports.join(", ")),
             ));
         };
         let ty = func.ty(&self.store);
-        let takes_context = ty.params().next().is_some_and(
-            |(_, t)| matches!(t, Type::Borrow(r) if r == ResourceType::host::<ContextRes>()),
-        );
+        let takes_context = ty
+            .params()
+            .next()
+            .is_some_and(|(_, t)| matches!(t, Type::Borrow(r) if r == ResourceType::host::<ContextRes>()));
         let mut sig = Signature::from_func_type(name, &ty);
         if takes_context {
             sig.params.remove(0);
         }
-        let export = Export {
-            func,
-            sig,
-            takes_context,
-        };
+        let export = Export { func, sig, takes_context };
         self.resolved.insert(name.to_string(), export.clone());
         Ok(export)
     }
@@ -345,12 +289,7 @@ impl Guest {
     }
 
     /// Run context function `func` with `ctx` as its first argument.
-    pub async fn call_context(
-        &mut self,
-        func: &str,
-        args: &ciborium::Value,
-        ctx: ContextRes,
-    ) -> Outcome {
+    pub async fn call_context(&mut self, func: &str, args: &ciborium::Value, ctx: ContextRes) -> Outcome {
         let export = self.lookup(func)?;
         if !export.takes_context {
             return Err(self.err(
@@ -368,15 +307,8 @@ impl Guest {
         // for the duration of the call (borrows cannot be made outside one).
         let lent = Resource::<ContextRes>::new_own(res.rep())
             .try_into_resource_any(&mut self.store)
-            .map_err(|e| {
-                self.err(
-                    ErrorKind::Internal,
-                    format!("cannot pass the context: {e:#}"),
-                )
-            })?;
-        let outcome = self
-            .invoke(func, &export, Some(Val::Resource(lent)), args)
-            .await;
+            .map_err(|e| self.err(ErrorKind::Internal, format!("cannot pass the context: {e:#}")))?;
+        let outcome = self.invoke(func, &export, Some(Val::Resource(lent)), args).await;
         if !self.poisoned {
             let _ = lent.resource_drop_async(&mut self.store).await;
         }
@@ -384,54 +316,33 @@ impl Guest {
         outcome
     }
 
-    async fn invoke(
-        &mut self,
-        func: &str,
-        export: &Export,
-        first: Option<Val>,
-        args: &ciborium::Value,
-    ) -> Outcome {
+    async fn invoke(&mut self, func: &str, export: &Export, first: Option<Val>, args: &ciborium::Value) -> Outcome {
         if self.poisoned {
-            return Err(self.err(
-                ErrorKind::ActorGone,
-                "the actor's instance trapped earlier; it takes no more calls",
-            ));
+            return Err(self.err(ErrorKind::ActorGone, "the actor's instance trapped earlier; it takes no more calls"));
         }
         let sig = &export.sig;
-        let mut vals =
-            args_to_vals(sig, args).map_err(|e| self.err(ErrorKind::BadArgs, e.to_string()))?;
+        let mut vals = args_to_vals(sig, args).map_err(|e| self.err(ErrorKind::BadArgs, e.to_string()))?;
         if let Some(first) = first {
             vals.insert(0, first);
         }
         let mut results = vec![Val::Bool(false); usize::from(sig.results.is_some())];
         self.store.data_mut().cpu_ticks = 0;
-        if let Err(e) = export
-            .func
-            .call_async(&mut self.store, &vals, &mut results)
-            .await
-        {
+        if let Err(e) = export.func.call_async(&mut self.store, &vals, &mut results).await {
             self.poisoned = true;
             return Err(trap_error(&e, &self.name, &self.uid));
         }
         match (&sig.results, results.first()) {
             (Some(WitType::Result { err, .. }), Some(Val::Result(r))) => match r {
-                Ok(v) => v
-                    .as_deref()
-                    .map_or(Ok(ciborium::Value::Null), |v| self.to_cbor(v)),
+                Ok(v) => v.as_deref().map_or(Ok(ciborium::Value::Null), |v| self.to_cbor(v)),
                 Err(e) => Err(self.guest_error(err.as_deref(), e.as_deref())),
             },
-            _ => results_to_cbor(&results).map_err(|e| {
-                self.err(
-                    ErrorKind::Internal,
-                    format!("cannot encode result of `{func}`: {e}"),
-                )
-            }),
+            _ => results_to_cbor(&results)
+                .map_err(|e| self.err(ErrorKind::Internal, format!("cannot encode result of `{func}`: {e}"))),
         }
     }
 
     fn to_cbor(&self, v: &Val) -> Outcome {
-        val_to_cbor(v)
-            .map_err(|e| self.err(ErrorKind::Internal, format!("cannot encode result: {e}")))
+        val_to_cbor(v).map_err(|e| self.err(ErrorKind::Internal, format!("cannot encode result: {e}")))
     }
 
     /// Turn an export's `err(e)` into a remote error: a `tractor:actor/types.error`
@@ -442,12 +353,7 @@ impl Guest {
         };
         let cbor = match val_to_cbor(v) {
             Ok(c) => c,
-            Err(e) => {
-                return self.err(
-                    ErrorKind::Guest,
-                    format!("the guest returned an unencodable error: {e}"),
-                )
-            }
+            Err(e) => return self.err(ErrorKind::Guest, format!("the guest returned an unencodable error: {e}")),
         };
         if let (Some(WitType::Record(_)), Ok(rec)) = (ty, cbor.deserialized::<WitError>()) {
             return rec.into_remote().attribute_if_blank(&self.name, &self.uid);
@@ -465,21 +371,16 @@ impl Guest {
 pub fn trap_error(e: &wasmtime::Error, name: &str, uid: &str) -> RemoteError {
     let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
     if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
-        return RemoteError::new(ErrorKind::Limit, limit.to_string())
-            .with_actor(name, uid)
-            .with_backtrace(backtrace);
+        return RemoteError::new(ErrorKind::Limit, limit.to_string()).with_actor(name, uid).with_backtrace(backtrace);
     }
     let (kind, message) = match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => (
-            ErrorKind::Cancelled,
-            "interrupted: the guest was cancelled while running".to_string(),
-        ),
+        Some(Trap::Interrupt) => {
+            (ErrorKind::Cancelled, "interrupted: the guest was cancelled while running".to_string())
+        }
         Some(t) => (ErrorKind::Trap, format!("wasm trap: {t}")),
         None => (ErrorKind::Trap, format!("{:#}", e)),
     };
-    RemoteError::new(kind, message)
-        .with_actor(name, uid)
-        .with_backtrace(backtrace)
+    RemoteError::new(kind, message).with_actor(name, uid).with_backtrace(backtrace)
 }
 
 /// The WIT `tractor:actor/types.error` record as it arrives in CBOR.

@@ -7,7 +7,7 @@
 use crate::context::{CalleeContext, CallerContext, Receiver};
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal};
-use crate::sandbox::MemoryLimiter;
+use crate::sandbox::{AddrRule, DirGrant, Grants, MemoryLimiter};
 use crate::wire::ContextOutcome;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -84,10 +84,7 @@ pub struct CallScope {
 impl CallScope {
     /// Cancel the call on behalf of `by`.
     pub fn cancel(&self, by: &str) {
-        self.by
-            .lock()
-            .unwrap()
-            .get_or_insert_with(|| by.to_string());
+        self.by.lock().unwrap().get_or_insert_with(|| by.to_string());
         self.token.cancel();
     }
 
@@ -97,19 +94,13 @@ impl CallScope {
             return None;
         }
         let by = self.by.lock().unwrap().clone().unwrap_or_default();
-        Some(
-            RemoteError::cancelled(format!("call cancelled by '{by}'"))
-                .with_actor(&ctx.me.name, &ctx.me.uid),
-        )
+        Some(RemoteError::cancelled(format!("call cancelled by '{by}'")).with_actor(&ctx.me.name, &ctx.me.uid))
     }
 }
 
 impl WasiView for ActorState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -188,9 +179,7 @@ impl Scopes {
                 Some(d) => format!("cancelled: the scope's deadline of {d:?} passed"),
                 None => "cancelled: the scope was cancelled".to_string(),
             };
-            return Some(
-                RemoteError::cancelled(why).with_actor(&self.ctx.me.name, &self.ctx.me.uid),
-            );
+            return Some(RemoteError::cancelled(why).with_actor(&self.ctx.me.name, &self.ctx.me.uid));
         }
         self.open.iter().rev().find_map(|n| n.cancel_reason())
     }
@@ -246,10 +235,7 @@ enum Role {
 impl ContextRes {
     /// The callee's handle, passed to the context function.
     pub fn callee(ctx: Arc<CalleeContext>, cancel: CancellationToken) -> ContextRes {
-        ContextRes {
-            role: Role::Callee(ctx),
-            cancel,
-        }
+        ContextRes { role: Role::Callee(ctx), cancel }
     }
 }
 
@@ -331,14 +317,7 @@ pub fn from_wit(e: types::Error) -> RemoteError {
         message: String,
         backtrace: Option<String>,
     ) -> RemoteError {
-        RemoteError {
-            kind: kind_from_wit(kind),
-            actor_name,
-            actor_uid,
-            message,
-            backtrace,
-            causes: Vec::new(),
-        }
+        RemoteError { kind: kind_from_wit(kind), actor_name, actor_uid, message, backtrace, causes: Vec::new() }
     }
     fn attach(parent: &mut RemoteError, child: RemoteError, depth: u32) {
         match parent.causes.last_mut() {
@@ -349,11 +328,7 @@ pub fn from_wit(e: types::Error) -> RemoteError {
     let mut root = node(e.kind, e.actor_name, e.actor_uid, e.message, e.backtrace);
     for n in e.causes {
         let depth = n.depth;
-        attach(
-            &mut root,
-            node(n.kind, n.actor_name, n.actor_uid, n.message, n.backtrace),
-            depth,
-        );
+        attach(&mut root, node(n.kind, n.actor_name, n.actor_uid, n.message, n.backtrace), depth);
     }
     root
 }
@@ -375,6 +350,7 @@ fn kind_from_wit(k: types::ErrorKind) -> ErrorKind {
         W::Closed => ErrorKind::Closed,
         W::Lagged => ErrorKind::Lagged,
         W::Limit => ErrorKind::Limit,
+        W::Denied => ErrorKind::Denied,
         W::Internal => ErrorKind::Internal,
     }
 }
@@ -425,6 +401,7 @@ fn kind_to_wit(k: ErrorKind) -> types::ErrorKind {
         ErrorKind::Closed => W::Closed,
         ErrorKind::Lagged => W::Lagged,
         ErrorKind::Limit => W::Limit,
+        ErrorKind::Denied => W::Denied,
         ErrorKind::Internal => W::Internal,
     }
 }
@@ -447,12 +424,8 @@ impl ActorState {
         if args.is_empty() {
             return Ok(ciborium::Value::Array(vec![]));
         }
-        ciborium::from_reader(args).map_err(|e| {
-            self.err(
-                ErrorKind::BadArgs,
-                format!("bad arguments to `{func}`: not valid CBOR: {e}"),
-            )
-        })
+        ciborium::from_reader(args)
+            .map_err(|e| self.err(ErrorKind::BadArgs, format!("bad arguments to `{func}`: not valid CBOR: {e}")))
     }
 }
 
@@ -473,6 +446,44 @@ impl identity::Host for ActorState {
     async fn available_parallelism(&mut self) -> R<u32> {
         Ok(std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
     }
+
+    async fn current_grants(&mut self) -> R<types::Grants> {
+        let g = self.ctx.grants.clone().unwrap_or_default();
+        Ok(types::Grants {
+            dirs: g
+                .dirs
+                .into_iter()
+                .map(|d| types::DirGrant { host: d.host.display().to_string(), guest: d.guest, writable: d.writable })
+                .collect(),
+            env: g.env.into_iter().collect(),
+            args: g.args,
+            connect: g.connect.iter().map(ToString::to_string).collect(),
+            bind: g.bind.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
+/// Grants a guest asked for, checked for form (whether it may give them is
+/// checked at spawn).
+fn grants_from_wit(g: types::Grants, err: impl Fn(String) -> RemoteError) -> Result<Grants, RemoteError> {
+    let rules = |list: Vec<String>, what: &str| {
+        list.into_iter()
+            .map(|t| {
+                AddrRule::parse(&t).ok_or_else(|| err(format!("grants.{what}: `{t}` is not an address or network")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(Grants {
+        dirs: g
+            .dirs
+            .into_iter()
+            .map(|d| DirGrant { host: d.host.into(), guest: d.guest, writable: d.writable })
+            .collect(),
+        env: g.env.into_iter().collect(),
+        args: g.args,
+        connect: rules(g.connect, "connect")?,
+        bind: rules(g.bind, "bind")?,
+    })
 }
 
 impl log::Host for ActorState {
@@ -525,10 +536,7 @@ impl runtime::HostCall for ActorState {
         let call = self.table.get_mut(&this)?;
         let outcome = match std::mem::replace(&mut call.state, CallState::Taken) {
             CallState::Done(o) => o,
-            CallState::Taken => Err(self.err(
-                ErrorKind::BadArgs,
-                "the outcome of this call was already taken",
-            )),
+            CallState::Taken => Err(self.err(ErrorKind::BadArgs, "the outcome of this call was already taken")),
             CallState::Pending(p) => match self.scopes().guard(p.get()).await {
                 Ok(o) => o,
                 Err(e) => Err(e),
@@ -546,21 +554,10 @@ impl runtime::HostCall for ActorState {
 impl runtime::HostPortal for ActorState {
     async fn info(&mut self, this: Resource<PortalRes>) -> R<identity::ActorInfo> {
         let i = self.table.get(&this)?.portal.info().clone();
-        Ok(identity::ActorInfo {
-            name: i.name,
-            uid: i.uid,
-            pid: i.pid,
-            depth: i.depth,
-            component: i.component,
-        })
+        Ok(identity::ActorInfo { name: i.name, uid: i.uid, pid: i.pid, depth: i.depth, component: i.component })
     }
 
-    async fn run(
-        &mut self,
-        this: Resource<PortalRes>,
-        func: String,
-        args: Vec<u8>,
-    ) -> R<Wit<Resource<CallRes>>> {
+    async fn run(&mut self, this: Resource<PortalRes>, func: String, args: Vec<u8>) -> R<Wit<Resource<CallRes>>> {
         let args = match self.parse_args(&func, &args) {
             Ok(a) => a,
             Err(e) => return wit(Err(e)),
@@ -569,10 +566,7 @@ impl runtime::HostPortal for ActorState {
             Ok(p) => p,
             Err(e) => return wit(Err(e)),
         };
-        let res = self.table.push(CallRes {
-            state: CallState::Pending(pending),
-            cancel: self.ctx.cancel.clone(),
-        })?;
+        let res = self.table.push(CallRes { state: CallState::Pending(pending), cancel: self.ctx.cancel.clone() })?;
         Ok(Ok(res))
     }
 
@@ -606,18 +600,11 @@ impl runtime::HostPortal for ActorState {
         };
         let portal = self.table.get(&this)?.portal.clone();
         let me = (self.ctx.me.name.clone(), self.ctx.me.uid.clone());
-        let opened = self
-            .scopes()
-            .guard(portal.open_context(&func, args, (&me.0, &me.1)))
-            .await
-            .and_then(|r| r);
+        let opened = self.scopes().guard(portal.open_context(&func, args, (&me.0, &me.1))).await.and_then(|r| r);
         match opened {
             Ok((ctx, first)) => {
                 self.contexts.push(ctx.state());
-                let res = self.table.push(ContextRes {
-                    role: Role::Caller(ctx),
-                    cancel: self.ctx.cancel.clone(),
-                })?;
+                let res = self.table.push(ContextRes { role: Role::Caller(ctx), cancel: self.ctx.cancel.clone() })?;
                 Ok(Ok((res, first)))
             }
             Err(e) => wit(Err(e)),
@@ -635,10 +622,7 @@ impl runtime::HostNursery for ActorState {
     async fn new(&mut self) -> R<Resource<NurseryRes>> {
         let nursery = Arc::new(Nursery::open(&self.ctx));
         self.open.push(nursery.clone());
-        Ok(self.table.push(NurseryRes {
-            nursery,
-            cancel: self.ctx.cancel.clone(),
-        })?)
+        Ok(self.table.push(NurseryRes { nursery, cancel: self.ctx.cancel.clone() })?)
     }
 
     async fn start_actor(
@@ -648,11 +632,46 @@ impl runtime::HostNursery for ActorState {
         component: Option<String>,
     ) -> R<Wit<Resource<PortalRes>>> {
         let n = self.table.get(&this)?.nursery.clone();
-        let r = self
-            .scopes()
-            .guard(n.start_actor(&name, component.as_deref()))
-            .await
-            .and_then(|r| r);
+        let r = self.scopes().guard(n.start_actor(&name, component.as_deref())).await.and_then(|r| r);
+        self.push_portal(r)
+    }
+
+    async fn start_actor_with(
+        &mut self,
+        this: Resource<NurseryRes>,
+        name: String,
+        component: Option<String>,
+        grants: types::Grants,
+    ) -> R<Wit<Resource<PortalRes>>> {
+        let grants = match grants_from_wit(grants, |m| self.err(ErrorKind::BadArgs, m)) {
+            Ok(g) => g,
+            Err(e) => return wit(Err(e)),
+        };
+        let n = self.table.get(&this)?.nursery.clone();
+        let r = self.scopes().guard(n.spawn(&name, component.as_deref(), None, Some(grants))).await.and_then(|r| r);
+        self.push_portal(r)
+    }
+
+    async fn run_in_actor_with(
+        &mut self,
+        this: Resource<NurseryRes>,
+        name: String,
+        component: Option<String>,
+        func: String,
+        args: Vec<u8>,
+        grants: types::Grants,
+    ) -> R<Wit<Resource<PortalRes>>> {
+        let args = match self.parse_args(&func, &args) {
+            Ok(a) => a,
+            Err(e) => return wit(Err(e)),
+        };
+        let grants = match grants_from_wit(grants, |m| self.err(ErrorKind::BadArgs, m)) {
+            Ok(g) => g,
+            Err(e) => return wit(Err(e)),
+        };
+        let n = self.table.get(&this)?.nursery.clone();
+        let spawn = n.spawn(&name, component.as_deref(), Some((func, args)), Some(grants));
+        let r = self.scopes().guard(spawn).await.and_then(|r| r);
         self.push_portal(r)
     }
 
@@ -669,11 +688,7 @@ impl runtime::HostNursery for ActorState {
             Err(e) => return wit(Err(e)),
         };
         let n = self.table.get(&this)?.nursery.clone();
-        let r = self
-            .scopes()
-            .guard(n.run_in_actor(&name, component.as_deref(), &func, args))
-            .await
-            .and_then(|r| r);
+        let r = self.scopes().guard(n.run_in_actor(&name, component.as_deref(), &func, args)).await.and_then(|r| r);
         self.push_portal(r)
     }
 
@@ -682,10 +697,7 @@ impl runtime::HostNursery for ActorState {
         // `wait` itself handles the actor's cancellation and failing
         // children; an enclosing cancel scope or cancelled call makes it
         // cancel the children, still waiting for them as a nursery must.
-        let outer = Scopes {
-            open: Vec::new(),
-            ..self.scopes()
-        };
+        let outer = Scopes { open: Vec::new(), ..self.scopes() };
         let r = match outer.guard(n.wait()).await {
             Ok(r) => r,
             Err(cancelled) => {
@@ -721,10 +733,7 @@ impl runtime::HostNursery for ActorState {
 impl ActorState {
     fn push_portal(&mut self, r: Result<Portal, RemoteError>) -> R<Wit<Resource<PortalRes>>> {
         match r {
-            Ok(portal) => Ok(Ok(self.table.push(PortalRes {
-                portal,
-                cancel: self.ctx.cancel.clone(),
-            })?)),
+            Ok(portal) => Ok(Ok(self.table.push(PortalRes { portal, cancel: self.ctx.cancel.clone() })?)),
             Err(e) => wit(Err(e)),
         }
     }
@@ -738,10 +747,9 @@ impl runtime::HostContext for ActorState {
     async fn started(&mut self, this: Resource<ContextRes>, value: Vec<u8>) -> R<Wit<()>> {
         let r = match &self.table.get(&this)?.role {
             Role::Callee(c) => c.started(value),
-            Role::Caller(_) => Err(self.err(
-                ErrorKind::BadArgs,
-                "`started` is for the callee of a context, not its caller",
-            )),
+            Role::Caller(_) => {
+                Err(self.err(ErrorKind::BadArgs, "`started` is for the callee of a context, not its caller"))
+            }
         };
         wit(r)
     }
@@ -753,10 +761,7 @@ impl runtime::HostContext for ActorState {
         };
         match rx {
             Ok(rx) => {
-                let res = StreamRes {
-                    rx: Arc::new(tokio::sync::Mutex::new(rx)),
-                    cancel: self.ctx.cancel.clone(),
-                };
+                let res = StreamRes { rx: Arc::new(tokio::sync::Mutex::new(rx)), cancel: self.ctx.cancel.clone() };
                 Ok(Ok(self.table.push(res)?))
             }
             Err(e) => wit(Err(e)),
@@ -769,10 +774,7 @@ impl runtime::HostContext for ActorState {
                 let c = c.state();
                 self.scopes().guard(async move { c.outcome().await }).await
             }
-            Role::Callee(_) => Err(self.err(
-                ErrorKind::BadArgs,
-                "`result` is for the caller of a context",
-            )),
+            Role::Callee(_) => Err(self.err(ErrorKind::BadArgs, "`result` is for the caller of a context")),
         };
         wit(outcome.and_then(|o| match o {
             ContextOutcome::Returned(v) => Ok(runtime::ContextOutcome::Returned(cbor_bytes(&v))),
@@ -786,8 +788,7 @@ impl runtime::HostContext for ActorState {
     }
 
     async fn cancel(&mut self, this: Resource<ContextRes>, reason: Option<types::Error>) -> R<()> {
-        let reason =
-            reason.map(|e| from_wit(e).attribute_if_blank(&self.ctx.me.name, &self.ctx.me.uid));
+        let reason = reason.map(|e| from_wit(e).attribute_if_blank(&self.ctx.me.name, &self.ctx.me.uid));
         match &self.table.get(&this)?.role {
             Role::Caller(c) => c.cancel(reason),
             Role::Callee(c) => c.cancel_by(&self.ctx.me.name, reason),
@@ -813,11 +814,7 @@ impl runtime::HostStream for ActorState {
 
     async fn receive(&mut self, this: Resource<StreamRes>) -> R<Wit<Option<Vec<u8>>>> {
         let rx = self.table.get(&this)?.rx.clone();
-        wit(self
-            .scopes()
-            .guard(async move { rx.lock().await.recv().await })
-            .await
-            .and_then(|r| r))
+        wit(self.scopes().guard(async move { rx.lock().await.recv().await }).await.and_then(|r| r))
     }
 
     async fn subscribe_ready(&mut self, this: Resource<StreamRes>) -> R<Resource<DynPollable>> {
@@ -830,17 +827,10 @@ impl runtime::HostStream for ActorState {
         Ok(())
     }
 
-    async fn subscribe(
-        &mut self,
-        this: Resource<StreamRes>,
-        capacity: u32,
-    ) -> R<Resource<StreamRes>> {
+    async fn subscribe(&mut self, this: Resource<StreamRes>, capacity: u32) -> R<Resource<StreamRes>> {
         let rx = self.table.get(&this)?.rx.clone();
         let sub = rx.lock().await.subscribe(capacity);
-        let res = StreamRes {
-            rx: Arc::new(tokio::sync::Mutex::new(sub)),
-            cancel: self.ctx.cancel.clone(),
-        };
+        let res = StreamRes { rx: Arc::new(tokio::sync::Mutex::new(sub)), cancel: self.ctx.cancel.clone() };
         Ok(self.table.push(res)?)
     }
 

@@ -48,10 +48,7 @@ const CALL_CANCEL_GRACE: Duration = Duration::from_millis(50);
 /// epoch tick): cross-thread wakeups were the largest cost of a message
 /// round trip, and parallelism comes from actors, one process each.
 pub fn main() -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tractor actor: cannot start tokio: {e}");
@@ -70,10 +67,7 @@ async fn run() -> i32 {
     let sock = match unsafe { spawn::inherited_pipe() }.and_then(tokio::net::UnixStream::from_std) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!(
-                "tractor actor: no parent pipe on fd {}: {e} (this subcommand is internal)",
-                spawn::ACTOR_FD
-            );
+            eprintln!("tractor actor: no parent pipe on fd {}: {e} (this subcommand is internal)", spawn::ACTOR_FD);
             return 64;
         }
     };
@@ -116,6 +110,7 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
             max_depth: start.max_depth,
         },
         false,
+        Some(start.grants.clone()),
     )
 }
 
@@ -176,12 +171,12 @@ impl Actor {
 
 impl Actor {
     fn state(&self, callee: Option<Arc<CalleeContext>>) -> ActorState {
-        let wasi = wasmtime_wasi::WasiCtx::builder()
-            .stdout(self.stdout.clone())
-            .stderr(self.stderr.clone())
-            .build();
-        let limiter =
-            crate::sandbox::MemoryLimiter::new(self.limits.memory_bytes, self.memory.clone());
+        let mut wasi = wasmtime_wasi::WasiCtx::builder();
+        wasi.stdout(self.stdout.clone()).stderr(self.stderr.clone());
+        // Checked when the actor starts (see `serve`), so this cannot fail here.
+        let _ = self.ctx.grants.as_ref().map(|g| g.apply(&mut wasi));
+        let wasi = wasi.build();
+        let limiter = crate::sandbox::MemoryLimiter::new(self.limits.memory_bytes, self.memory.clone());
         ActorState::new(wasi, self.ctx.clone(), callee, limiter)
     }
 
@@ -199,10 +194,7 @@ impl Actor {
         let res = ContextRes::callee(callee.clone(), self.ctx.cancel.clone());
         let outcome = match self
             .template
-            .instantiate(
-                self.state(Some(callee.clone())),
-                vec![self.interrupt.clone(), own_flag],
-            )
+            .instantiate(self.state(Some(callee.clone())), vec![self.interrupt.clone(), own_flag])
             .await
         {
             Ok(mut guest) => {
@@ -224,10 +216,7 @@ impl Actor {
         watch.abort();
         let outcome = match outcome {
             Ok(v) => ContextOutcome::Returned(v),
-            Err(e)
-                if e.is_cancelled()
-                    || (e.kind == ErrorKind::Trap && callee.cancel.is_cancelled()) =>
-            {
+            Err(e) if e.is_cancelled() || (e.kind == ErrorKind::Trap && callee.cancel.is_cancelled()) => {
                 let by = callee
                     .cancelled_by()
                     .or_else(|| self.ctx.cancelled_by.lock().unwrap().clone())
@@ -241,11 +230,7 @@ impl Actor {
     }
 }
 
-async fn serve(
-    start: StartActor,
-    read: tokio::net::unix::OwnedReadHalf,
-    out: mpsc::UnboundedSender<Msg>,
-) -> i32 {
+async fn serve(start: StartActor, read: tokio::net::unix::OwnedReadHalf, out: mpsc::UnboundedSender<Msg>) -> i32 {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let ctx = actor_ctx(&start, exe);
     let who = (start.name.as_str(), start.uid.as_str());
@@ -255,21 +240,19 @@ async fn serve(
     };
     let engine = match component::engine() {
         Ok(e) => e,
-        Err(e) => {
-            return fail(
-                RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1),
-            )
-        }
+        Err(e) => return fail(RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1)),
     };
     let Some(entry) = start.components.iter().find(|c| c.name == start.component) else {
         return fail(
-            RemoteError::new(
-                ErrorKind::NoSuchComponent,
-                format!("no component named `{}`", start.component),
-            )
-            .with_actor(who.0, who.1),
+            RemoteError::new(ErrorKind::NoSuchComponent, format!("no component named `{}`", start.component))
+                .with_actor(who.0, who.1),
         );
     };
+    // Capabilities that cannot be set up (a granted folder vanished) stop
+    // the actor before any guest code runs.
+    if let Err(e) = start.grants.apply(&mut wasmtime_wasi::WasiCtx::builder()) {
+        return fail(RemoteError::new(ErrorKind::SpawnFailed, e).with_actor(who.0, who.1));
+    }
     let template = match GuestTemplate::load(&engine, entry, who) {
         Ok(t) => t,
         Err(e) => return fail(e),
@@ -286,26 +269,15 @@ async fn serve(
         memory: Default::default(),
         limits: entry.limits.clone(),
     });
-    let mut guest = match actor
-        .template
-        .instantiate(actor.state(None), vec![actor.interrupt.clone()])
-        .await
-    {
+    let mut guest = match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()]).await {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
-    let _ = out.send(Msg::Ready {
-        pid: std::process::id(),
-    });
+    let _ = out.send(Msg::Ready { pid: std::process::id() });
 
     let (call_tx, mut call_rx) = mpsc::unbounded_channel::<RunRequest>();
     let context_tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-    let reader = tokio::spawn(read_parent(
-        actor.clone(),
-        read,
-        call_tx,
-        context_tasks.clone(),
-    ));
+    let reader = tokio::spawn(read_parent(actor.clone(), read, call_tx, context_tasks.clone()));
 
     // Once cancelled, interrupt wasm that keeps running (see guest::Ticker).
     {
@@ -331,10 +303,8 @@ async fn serve(
             let scope = match actor.begin_call(req.id) {
                 Ok(scope) => scope,
                 Err(by) => {
-                    let error = RemoteError::cancelled(format!(
-                        "call cancelled by '{by}' before it started"
-                    ))
-                    .with_actor(who.0, who.1);
+                    let error = RemoteError::cancelled(format!("call cancelled by '{by}' before it started"))
+                        .with_actor(who.0, who.1);
                     let _ = out.send(Msg::CallFailed { id: req.id, error });
                     continue;
                 }
@@ -347,11 +317,7 @@ async fn serve(
             // A call abandoned because its caller cancelled it: serve on
             // with a fresh instance.
             if scope.token.is_cancelled() && !ctx.cancel.is_cancelled() {
-                match actor
-                    .template
-                    .instantiate(actor.state(None), vec![actor.interrupt.clone()])
-                    .await
-                {
+                match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()]).await {
                     Ok(fresh) => {
                         guest = fresh;
                         continue;
@@ -401,35 +367,15 @@ async fn read_parent(
                 let _ = call_tx.send(req);
             }
             Ok(Msg::OpenContext(req)) => {
-                let stream = StreamCore::new(
-                    req.id,
-                    actor.out.clone(),
-                    "the caller",
-                    (&ctx.me.name, &ctx.me.uid),
-                );
+                let stream = StreamCore::new(req.id, actor.out.clone(), "the caller", (&ctx.me.name, &ctx.me.uid));
                 let callee = CalleeContext::new(req.id, stream, actor.out.clone());
-                actor
-                    .contexts
-                    .lock()
-                    .unwrap()
-                    .insert(req.id, callee.clone());
+                actor.contexts.lock().unwrap().insert(req.id, callee.clone());
                 if ctx.cancel.is_cancelled() {
-                    callee.cancel_by(
-                        &ctx.cancelled_by.lock().unwrap().clone().unwrap_or_default(),
-                        None,
-                    );
+                    callee.cancel_by(&ctx.cancelled_by.lock().unwrap().clone().unwrap_or_default(), None);
                 }
-                tasks
-                    .lock()
-                    .unwrap()
-                    .spawn(actor.clone().serve_context(req, callee));
+                tasks.lock().unwrap().spawn(actor.clone().serve_context(req, callee));
             }
-            Ok(
-                msg @ (Msg::CancelContext { .. }
-                | Msg::Stream { .. }
-                | Msg::Credit { .. }
-                | Msg::StreamEnd { .. }),
-            ) => {
+            Ok(msg @ (Msg::CancelContext { .. } | Msg::Stream { .. } | Msg::Credit { .. } | Msg::StreamEnd { .. })) => {
                 let cid = match &msg {
                     Msg::CancelContext { cid, .. }
                     | Msg::Stream { cid, .. }
@@ -509,13 +455,7 @@ async fn answer(
     };
     let (msg, failed) = match outcome {
         Ok(value) => (Msg::Return { id: req.id, value }, None),
-        Err(error) => (
-            Msg::CallFailed {
-                id: req.id,
-                error: error.clone(),
-            },
-            Some(error),
-        ),
+        Err(error) => (Msg::CallFailed { id: req.id, error: error.clone() }, Some(error)),
     };
     let _ = out.send(msg);
     failed

@@ -64,13 +64,7 @@ impl LineBuf {
 impl Prefixed {
     /// A stream for actor `name` writing to `target`.
     pub fn new(name: &str, target: Target) -> Prefixed {
-        Prefixed {
-            inner: Arc::new(Mutex::new(LineBuf {
-                prefix: format!("[{name}] "),
-                target,
-                partial: Vec::new(),
-            })),
-        }
+        Prefixed { inner: Arc::new(Mutex::new(LineBuf { prefix: format!("[{name}] "), target, partial: Vec::new() })) }
     }
 
     /// Write out a final unterminated line, if any.
@@ -92,11 +86,7 @@ impl StdoutStream for Prefixed {
 }
 
 impl AsyncWrite for Prefixed {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.inner.lock().unwrap().write(buf);
         Poll::Ready(Ok(buf.len()))
     }

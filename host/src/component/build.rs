@@ -18,10 +18,7 @@ pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
     if build.command.contains("wasm32-wasip2") {
         ensure_rust_target("wasm32-wasip2")?;
     }
-    eprintln!(
-        "tractor: building component `{}`: {}",
-        spec.name, build.command
-    );
+    eprintln!("tractor: building component `{}`: {}", spec.name, build.command);
     let status = Command::new("sh")
         .arg("-c")
         .arg(&build.command)
@@ -34,11 +31,7 @@ pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
         .status()
         .with_context(|| format!("component `{}`: cannot run build command", spec.name))?;
     if !status.success() {
-        bail!(
-            "component `{}`: build command `{}` failed ({status})",
-            spec.name,
-            build.command
-        );
+        bail!("component `{}`: build command `{}` failed ({status})", spec.name, build.command);
     }
     if !spec.source.is_file() {
         bail!(
@@ -59,10 +52,7 @@ fn is_stale(source: &Path, build: &BuildSpec) -> bool {
     if build.watch.is_empty() {
         return true;
     }
-    build
-        .watch
-        .iter()
-        .any(|w| newest_mtime(w).is_some_and(|t| t > built))
+    build.watch.iter().any(|w| newest_mtime(w).is_some_and(|t| t > built))
 }
 
 /// Newest modification time of a file, or of anything under a folder.
@@ -82,23 +72,14 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
 /// Install a rustup target if it is missing, saying so in one line (as
 /// cargo-component does).
 fn ensure_rust_target(target: &str) -> Result<()> {
-    let Ok(out) = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-    else {
+    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
         return Ok(()); // no rustup: let the build command report what it needs
     };
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == target)
-    {
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == target) {
         return Ok(());
     }
     eprintln!("tractor: installing the `{target}` Rust target with `rustup target add {target}`");
-    let status = Command::new("rustup")
-        .args(["target", "add", target])
-        .status()
-        .context("cannot run rustup")?;
+    let status = Command::new("rustup").args(["target", "add", target]).status().context("cannot run rustup")?;
     if !status.success() {
         bail!("`rustup target add {target}` failed ({status})");
     }

@@ -36,8 +36,8 @@ fn engine_key(engine: &Engine) -> String {
 /// Return the path of the precompiled form of component `name` at `source`,
 /// compiling it (once) if the cache does not have it yet.
 pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
-    let bytes = std::fs::read(source)
-        .with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
+    let bytes =
+        std::fs::read(source).with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
     check_is_component(name, source, &bytes)?;
     let digest = Sha256::digest(&bytes);
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
@@ -45,19 +45,11 @@ pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Res
     if path.is_file() {
         return Ok(path);
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
-    let compiled = engine.precompile_component(&bytes).map_err(|e| {
-        anyhow!(
-            "component `{name}` ({}) is not a valid component: {e:#}",
-            source.display()
-        )
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().unwrap().to_string_lossy(),
-        std::process::id()
-    ));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+    let compiled = engine
+        .precompile_component(&bytes)
+        .map_err(|e| anyhow!("component `{name}` ({}) is not a valid component: {e:#}", source.display()))?;
+    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
@@ -82,13 +74,8 @@ mod tests {
     #[test]
     fn non_wasm_and_core_modules_are_named_errors() {
         let p = Path::new("x.wasm");
-        let e = check_is_component("x", p, b"hello world")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("component `x` (x.wasm) is not a WebAssembly file"),
-            "{e}"
-        );
+        let e = check_is_component("x", p, b"hello world").unwrap_err().to_string();
+        assert!(e.contains("component `x` (x.wasm) is not a WebAssembly file"), "{e}");
         let core = b"\0asm\x01\0\0\0";
         let e = check_is_component("x", p, core).unwrap_err().to_string();
         assert!(e.contains("core wasm module"), "{e}");

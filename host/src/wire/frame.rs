@@ -69,10 +69,7 @@ const BATCH: usize = 64 * 1024;
 /// Write every message from `rx` to `w` until either side closes. Messages
 /// that queued up while a write was in flight go out together in one
 /// write, which is what makes small stream messages cheap.
-pub async fn pump<W: AsyncWrite + Unpin>(
-    mut w: W,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
-) {
+pub async fn pump<W: AsyncWrite + Unpin>(mut w: W, mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>) {
     let mut buf = Vec::with_capacity(BATCH);
     while let Some(msg) = rx.recv().await {
         buf.clear();
@@ -150,11 +147,7 @@ mod tests {
     use crate::wire::{Msg, RunRequest};
 
     fn sample() -> Msg {
-        Msg::Call(RunRequest {
-            id: 7,
-            func: "add".into(),
-            args: ciborium::Value::Array(vec![1.into(), 2.into()]),
-        })
+        Msg::Call(RunRequest { id: 7, func: "add".into(), args: ciborium::Value::Array(vec![1.into(), 2.into()]) })
     }
 
     #[tokio::test]
@@ -176,19 +169,13 @@ mod tests {
     async fn oversized_prefix_is_rejected_without_allocating() {
         let bytes = (u32::MAX).to_be_bytes().to_vec();
         let err = read_msg(&mut &bytes[..]).await.unwrap_err();
-        assert!(
-            matches!(err, FrameError::TooLarge(n) if n == u32::MAX as usize),
-            "{err}"
-        );
+        assert!(matches!(err, FrameError::TooLarge(n) if n == u32::MAX as usize), "{err}");
     }
 
     #[tokio::test]
     async fn truncated_header_and_body_are_reported() {
         let err = read_msg(&mut &[0u8, 0][..]).await.unwrap_err();
-        assert!(
-            matches!(err, FrameError::Truncated { got: 2, want: 4 }),
-            "{err}"
-        );
+        assert!(matches!(err, FrameError::Truncated { got: 2, want: 4 }), "{err}");
         let mut frame = encode(&sample()).unwrap();
         frame.truncate(frame.len() - 1);
         let err = read_msg(&mut &frame[..]).await.unwrap_err();
@@ -218,14 +205,8 @@ mod tests {
             sample(),
             Msg::Cancel { by: "root".into() },
             Msg::Ready { pid: 42 },
-            Msg::Return {
-                id: 1,
-                value: ciborium::Value::Null,
-            },
-            Msg::CallFailed {
-                id: 2,
-                error: err.clone(),
-            },
+            Msg::Return { id: 1, value: ciborium::Value::Null },
+            Msg::CallFailed { id: 2, error: err.clone() },
             Msg::Failed { error: err },
         ] {
             let bytes = encode(&msg).unwrap();

@@ -147,6 +147,8 @@ pub struct StartActor {
     pub grace_ms: u64,
     /// Deepest an actor of this tree may be (root = 0), if limited.
     pub max_depth: Option<u32>,
+    /// The capabilities this actor has.
+    pub grants: crate::sandbox::Grants,
     /// For `run-in-actor` children: the one call to make, after which the
     /// child exits. `None` for daemons.
     pub run: Option<RunRequest>,
@@ -162,4 +164,7 @@ pub struct ComponentEntry {
     /// What an actor running it may consume.
     #[serde(default)]
     pub limits: crate::sandbox::Limits,
+    /// Capabilities an actor running it gets unless its spawner narrows them.
+    #[serde(default)]
+    pub grants: crate::sandbox::Grants,
 }

@@ -21,20 +21,11 @@ pub fn diagnostic(v: &ciborium::Value) -> String {
         C::Integer(i) => i128::from(*i).to_string(),
         C::Float(f) => f.to_string(),
         C::Text(s) => format!("{s:?}"),
-        C::Bytes(b) => format!(
-            "h'{}'",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        ),
-        C::Array(a) => format!(
-            "[{}]",
-            a.iter().map(diagnostic).collect::<Vec<_>>().join(", ")
-        ),
+        C::Bytes(b) => format!("h'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        C::Array(a) => format!("[{}]", a.iter().map(diagnostic).collect::<Vec<_>>().join(", ")),
         C::Map(m) => format!(
             "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("{}: {}", diagnostic(k), diagnostic(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            m.iter().map(|(k, v)| format!("{}: {}", diagnostic(k), diagnostic(v))).collect::<Vec<_>>().join(", ")
         ),
         C::Tag(t, inner) => format!("{t}({})", diagnostic(inner)),
         _ => format!("{v:?}"),

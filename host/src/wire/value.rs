@@ -128,23 +128,16 @@ impl WitType {
             Type::Char => WitType::Char,
             Type::String => WitType::String,
             Type::List(l) => WitType::List(Box::new(sub(&l.ty()))),
-            Type::Record(r) => WitType::Record(
-                r.fields()
-                    .map(|f| (f.name.to_string(), sub(&f.ty)))
-                    .collect(),
-            ),
+            Type::Record(r) => WitType::Record(r.fields().map(|f| (f.name.to_string(), sub(&f.ty))).collect()),
             Type::Tuple(t) => WitType::Tuple(t.types().map(|t| sub(&t)).collect()),
-            Type::Variant(v) => WitType::Variant(
-                v.cases()
-                    .map(|c| (c.name.to_string(), c.ty.as_ref().map(sub)))
-                    .collect(),
-            ),
+            Type::Variant(v) => {
+                WitType::Variant(v.cases().map(|c| (c.name.to_string(), c.ty.as_ref().map(sub))).collect())
+            }
             Type::Enum(e) => WitType::Enum(e.names().map(str::to_string).collect()),
             Type::Option(o) => WitType::Option(Box::new(sub(&o.ty()))),
-            Type::Result(r) => WitType::Result {
-                ok: r.ok().map(|t| Box::new(sub(&t))),
-                err: r.err().map(|t| Box::new(sub(&t))),
-            },
+            Type::Result(r) => {
+                WitType::Result { ok: r.ok().map(|t| Box::new(sub(&t))), err: r.err().map(|t| Box::new(sub(&t))) }
+            }
             Type::Flags(f) => WitType::Flags(f.names().map(str::to_string).collect()),
             Type::Own(_) => WitType::Unsupported("own<resource>".to_string()),
             Type::Borrow(_) => WitType::Unsupported("borrow<resource>".to_string()),
@@ -157,14 +150,10 @@ impl WitType {
                 None => "stream".to_string(),
             }),
             Type::ErrorContext => WitType::Unsupported("error-context".to_string()),
-            Type::Map(m) => WitType::Unsupported(format!(
-                "map<{}, {}>",
-                sub(&m.key()).describe(),
-                sub(&m.value()).describe()
-            )),
-            Type::FixedLengthList(l) => {
-                WitType::Unsupported(format!("list<{}, {}>", sub(&l.ty()).describe(), l.len()))
+            Type::Map(m) => {
+                WitType::Unsupported(format!("map<{}, {}>", sub(&m.key()).describe(), sub(&m.value()).describe()))
             }
+            Type::FixedLengthList(l) => WitType::Unsupported(format!("list<{}, {}>", sub(&l.ty()).describe(), l.len())),
         }
     }
 
@@ -188,10 +177,7 @@ impl WitType {
             WitType::Char => "char".to_string(),
             WitType::String => "string".to_string(),
             WitType::List(t) => format!("list<{}>", t.describe()),
-            WitType::Record(fields) => format!(
-                "record{{{}}}",
-                join(fields, |(n, t)| format!("{n}: {}", t.describe()))
-            ),
+            WitType::Record(fields) => format!("record{{{}}}", join(fields, |(n, t)| format!("{n}: {}", t.describe()))),
             WitType::Tuple(ts) => format!("tuple<{}>", join(ts, WitType::describe)),
             WitType::Variant(cases) => format!(
                 "variant{{{}}}",
@@ -228,21 +214,14 @@ pub struct Signature {
 impl Signature {
     /// Captures the parameter and result types of a component function export.
     pub fn from_func_type(func: &str, ty: &ComponentFunc) -> Signature {
-        let params = ty
-            .params()
-            .map(|(name, t)| (name.to_string(), WitType::from_wasmtime(&t)))
-            .collect();
+        let params = ty.params().map(|(name, t)| (name.to_string(), WitType::from_wasmtime(&t))).collect();
         let mut results: Vec<WitType> = ty.results().map(|t| WitType::from_wasmtime(&t)).collect();
         let results = match results.len() {
             0 => None,
             1 => results.pop(),
             _ => Some(WitType::Tuple(results)),
         };
-        Signature {
-            func: func.to_string(),
-            params,
-            results,
-        }
+        Signature { func: func.to_string(), params, results }
     }
 }
 
@@ -456,24 +435,15 @@ struct Path<'a> {
 
 impl<'a> Path<'a> {
     fn root(label: &'a str) -> Path<'a> {
-        Path {
-            parent: None,
-            seg: Seg::Root(label),
-        }
+        Path { parent: None, seg: Seg::Root(label) }
     }
 
     fn field<'b>(&'b self, name: &'b str) -> Path<'b> {
-        Path {
-            parent: Some(self),
-            seg: Seg::Field(name),
-        }
+        Path { parent: Some(self), seg: Seg::Field(name) }
     }
 
     fn index(&self, i: usize) -> Path<'_> {
-        Path {
-            parent: Some(self),
-            seg: Seg::Index(i),
-        }
+        Path { parent: Some(self), seg: Seg::Index(i) }
     }
 
     fn render(&self) -> String {
@@ -551,18 +521,11 @@ fn find_name(names: &[&str], key: &str) -> Option<usize> {
 }
 
 fn wrong_type(path: &Path<'_>, expected: String, found: &Cbor) -> ValueError {
-    ValueError::WrongType {
-        path: path.render(),
-        expected,
-        found: describe_cbor(found),
-    }
+    ValueError::WrongType { path: path.render(), expected, found: describe_cbor(found) }
 }
 
 fn too_deep(path: &Path<'_>) -> ValueError {
-    ValueError::TooDeep {
-        path: path.render(),
-        limit: MAX_DEPTH,
-    }
+    ValueError::TooDeep { path: path.render(), limit: MAX_DEPTH }
 }
 
 fn int<T: TryFrom<i128>>(v: &Cbor, ty: &WitType, path: &Path<'_>) -> Result<T, ValueError> {
@@ -632,9 +595,7 @@ fn decode(v: &Cbor, ty: &WitType, path: &Path<'_>, depth: usize) -> Result<Val, 
             _ => return Err(wrong()),
         },
         WitType::List(elem) => match v {
-            Cbor::Bytes(bytes) if **elem == WitType::U8 => {
-                Val::List(bytes.iter().map(|b| Val::U8(*b)).collect())
-            }
+            Cbor::Bytes(bytes) if **elem == WitType::U8 => Val::List(bytes.iter().map(|b| Val::U8(*b)).collect()),
             Cbor::Array(items) => Val::List(
                 items
                     .iter()
@@ -678,11 +639,7 @@ fn decode(v: &Cbor, ty: &WitType, path: &Path<'_>, depth: usize) -> Result<Val, 
             Cbor::Text(s) => match names.iter().find(|n| *n == s) {
                 Some(n) => Val::Enum(n.clone()),
                 None => {
-                    return Err(ValueError::UnknownCase {
-                        path: path.render(),
-                        case: s.clone(),
-                        cases: names.clone(),
-                    })
+                    return Err(ValueError::UnknownCase { path: path.render(), case: s.clone(), cases: names.clone() })
                 }
             },
             _ => return Err(wrong()),
@@ -690,44 +647,19 @@ fn decode(v: &Cbor, ty: &WitType, path: &Path<'_>, depth: usize) -> Result<Val, 
         WitType::Option(inner) => match v {
             Cbor::Null => Val::Option(None),
             _ if matches!(**inner, WitType::Option(_)) => match v {
-                Cbor::Array(items) if items.len() == 1 => Val::Option(Some(Box::new(decode(
-                    &items[0],
-                    inner,
-                    &path.index(0),
-                    depth + 1,
-                )?))),
-                _ => {
-                    return Err(wrong_type(
-                        path,
-                        format!("{} (null or a one-element array)", ty.describe()),
-                        v,
-                    ))
+                Cbor::Array(items) if items.len() == 1 => {
+                    Val::Option(Some(Box::new(decode(&items[0], inner, &path.index(0), depth + 1)?)))
                 }
+                _ => return Err(wrong_type(path, format!("{} (null or a one-element array)", ty.describe()), v)),
             },
             _ => Val::Option(Some(Box::new(decode(v, inner, path, depth + 1)?))),
         },
         WitType::Result { ok, err } => {
             let (case, payload) = decode_case(v, ty, &["ok", "err"], path)?;
             if case == 0 {
-                Val::Result(Ok(decode_payload(
-                    payload,
-                    ok.as_deref(),
-                    "ok",
-                    ty,
-                    path,
-                    depth,
-                    v,
-                )?))
+                Val::Result(Ok(decode_payload(payload, ok.as_deref(), "ok", ty, path, depth, v)?))
             } else {
-                Val::Result(Err(decode_payload(
-                    payload,
-                    err.as_deref(),
-                    "err",
-                    ty,
-                    path,
-                    depth,
-                    v,
-                )?))
+                Val::Result(Err(decode_payload(payload, err.as_deref(), "err", ty, path, depth, v)?))
             }
         }
         WitType::Flags(names) => match v {
@@ -745,32 +677,14 @@ fn decode(v: &Cbor, ty: &WitType, path: &Path<'_>, depth: usize) -> Result<Val, 
                                 })
                             }
                         },
-                        other => {
-                            return Err(wrong_type(
-                                &path.index(i),
-                                "text flag name".to_string(),
-                                other,
-                            ))
-                        }
+                        other => return Err(wrong_type(&path.index(i), "text flag name".to_string(), other)),
                     }
                 }
-                Val::Flags(
-                    names
-                        .iter()
-                        .zip(set)
-                        .filter(|(_, on)| *on)
-                        .map(|(n, _)| n.clone())
-                        .collect(),
-                )
+                Val::Flags(names.iter().zip(set).filter(|(_, on)| *on).map(|(n, _)| n.clone()).collect())
             }
             _ => return Err(wrong()),
         },
-        WitType::Unsupported(name) => {
-            return Err(ValueError::Unsupported {
-                path: path.render(),
-                ty: name.clone(),
-            })
-        }
+        WitType::Unsupported(name) => return Err(ValueError::Unsupported { path: path.render(), ty: name.clone() }),
     })
 }
 
@@ -795,10 +709,7 @@ fn decode_record(
             });
         };
         if slots[i].is_some() {
-            return Err(ValueError::DuplicateField {
-                path: path.render(),
-                field: fields[i].0.clone(),
-            });
+            return Err(ValueError::DuplicateField { path: path.render(), field: fields[i].0.clone() });
         }
         slots[i] = Some(value);
     }
@@ -807,12 +718,7 @@ fn decode_record(
         let val = match (slot, fty) {
             (Some(x), _) => decode(x, fty, &path.field(name), depth + 1)?,
             (None, WitType::Option(_)) => Val::Option(None),
-            (None, _) => {
-                return Err(ValueError::MissingField {
-                    path: path.render(),
-                    field: name.clone(),
-                })
-            }
+            (None, _) => return Err(ValueError::MissingField { path: path.render(), field: name.clone() }),
         };
         out.push((name.clone(), val));
     }
@@ -856,19 +762,13 @@ fn decode_payload(
 ) -> Result<Option<Box<Val>>, ValueError> {
     match (payload_ty, payload) {
         (Some(t), Some(p)) => Ok(Some(Box::new(decode(p, t, &path.field(case), depth + 1)?))),
-        (Some(t), None) => Err(wrong_type(
-            path,
-            format!("{{\"{case}\": {}}} ({})", t.describe(), ty.describe()),
-            whole,
-        )),
+        (Some(t), None) => {
+            Err(wrong_type(path, format!("{{\"{case}\": {}}} ({})", t.describe(), ty.describe()), whole))
+        }
         (None, None) => Ok(None),
         (None, Some(p)) => match strip_tags(p) {
             Cbor::Null => Ok(None),
-            other => Err(wrong_type(
-                &path.field(case),
-                format!("null (case `{case}` has no payload)"),
-                other,
-            )),
+            other => Err(wrong_type(&path.field(case), format!("null (case `{case}` has no payload)"), other)),
         },
     }
 }
@@ -886,10 +786,7 @@ fn encode(v: &Val, path: &Path<'_>, depth: usize) -> Result<Cbor, ValueError> {
     if depth > MAX_DEPTH {
         return Err(too_deep(path));
     }
-    let unsupported = |ty: String| ValueError::Unsupported {
-        path: path.render(),
-        ty,
-    };
+    let unsupported = |ty: String| ValueError::Unsupported { path: path.render(), ty };
     Ok(match v {
         Val::Bool(b) => Cbor::Bool(*b),
         Val::S8(n) => Cbor::Integer((*n).into()),
@@ -926,26 +823,16 @@ fn encode(v: &Val, path: &Path<'_>, depth: usize) -> Result<Cbor, ValueError> {
         Val::Record(fields) => Cbor::Map(
             fields
                 .iter()
-                .map(|(name, x)| {
-                    Ok((
-                        Cbor::Text(name.clone()),
-                        encode(x, &path.field(name), depth + 1)?,
-                    ))
-                })
+                .map(|(name, x)| Ok((Cbor::Text(name.clone()), encode(x, &path.field(name), depth + 1)?)))
                 .collect::<Result<_, ValueError>>()?,
         ),
         Val::Tuple(items) => Cbor::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| encode(x, &path.index(i), depth + 1))
-                .collect::<Result<_, _>>()?,
+            items.iter().enumerate().map(|(i, x)| encode(x, &path.index(i), depth + 1)).collect::<Result<_, _>>()?,
         ),
         Val::Variant(name, None) => Cbor::Text(name.clone()),
-        Val::Variant(name, Some(payload)) => Cbor::Map(vec![(
-            Cbor::Text(name.clone()),
-            encode(payload, &path.field(name), depth + 1)?,
-        )]),
+        Val::Variant(name, Some(payload)) => {
+            Cbor::Map(vec![(Cbor::Text(name.clone()), encode(payload, &path.field(name), depth + 1)?)])
+        }
         Val::Enum(name) => Cbor::Text(name.clone()),
         Val::Option(None) => Cbor::Null,
         Val::Option(Some(inner)) => match **inner {
@@ -975,9 +862,7 @@ fn encode(v: &Val, path: &Path<'_>, depth: usize) -> Result<Cbor, ValueError> {
         Val::Stream(_) => return Err(unsupported("stream".to_string())),
         Val::ErrorContext(_) => return Err(unsupported("error-context".to_string())),
         Val::Map(_) => return Err(unsupported("map".to_string())),
-        Val::FixedLengthList(items) => {
-            return Err(unsupported(format!("list<_, {}>", items.len())))
-        }
+        Val::FixedLengthList(items) => return Err(unsupported(format!("list<_, {}>", items.len()))),
     })
 }
 
@@ -988,17 +873,12 @@ fn encode(v: &Val, path: &Path<'_>, depth: usize) -> Result<Cbor, ValueError> {
 /// Positional (CBOR array) or by-name (CBOR map with text keys) arguments → Vals in parameter order.
 /// A missing parameter whose type is `option<T>` becomes none; CBOR null and an empty array both mean "no arguments" for a 0-parameter function.
 pub fn args_to_vals(sig: &Signature, args: &Cbor) -> Result<Vec<Val>, ArgsError> {
-    let fail = |kind| ArgsError {
-        func: sig.func.clone(),
-        kind,
-    };
+    let fail = |kind| ArgsError { func: sig.func.clone(), kind };
     match strip_tags(args) {
         Cbor::Null => positional_args(sig, &[]).map_err(fail),
         Cbor::Array(items) => positional_args(sig, items).map_err(fail),
         Cbor::Map(entries) => named_args(sig, entries).map_err(fail),
-        other => Err(fail(ArgsErrorKind::BadContainer {
-            found: describe_cbor(other),
-        })),
+        other => Err(fail(ArgsErrorKind::BadContainer { found: describe_cbor(other) })),
     }
 }
 
@@ -1013,15 +893,9 @@ fn decode_param(name: &str, ty: &WitType, v: &Cbor) -> Result<Val, ArgsErrorKind
 
 fn positional_args(sig: &Signature, items: &[Cbor]) -> Result<Vec<Val>, ArgsErrorKind> {
     let n = sig.params.len();
-    let omitted_ok = items.len() <= n
-        && sig.params[items.len()..]
-            .iter()
-            .all(|(_, t)| matches!(t, WitType::Option(_)));
+    let omitted_ok = items.len() <= n && sig.params[items.len()..].iter().all(|(_, t)| matches!(t, WitType::Option(_)));
     if !omitted_ok {
-        return Err(ArgsErrorKind::Arity {
-            params: param_names(sig),
-            got: items.len(),
-        });
+        return Err(ArgsErrorKind::Arity { params: param_names(sig), got: items.len() });
     }
     sig.params
         .iter()
@@ -1039,22 +913,13 @@ fn named_args(sig: &Signature, entries: &[(Cbor, Cbor)]) -> Result<Vec<Val>, Arg
     for (key, value) in entries {
         let key = match strip_tags(key) {
             Cbor::Text(s) => s,
-            other => {
-                return Err(ArgsErrorKind::BadParamName {
-                    found: describe_cbor(other),
-                })
-            }
+            other => return Err(ArgsErrorKind::BadParamName { found: describe_cbor(other) }),
         };
         let Some(i) = find_name(&names, key) else {
-            return Err(ArgsErrorKind::UnknownParam {
-                name: key.clone(),
-                params: param_names(sig),
-            });
+            return Err(ArgsErrorKind::UnknownParam { name: key.clone(), params: param_names(sig) });
         };
         if slots[i].is_some() {
-            return Err(ArgsErrorKind::DuplicateParam {
-                name: names[i].to_string(),
-            });
+            return Err(ArgsErrorKind::DuplicateParam { name: names[i].to_string() });
         }
         slots[i] = Some(value);
     }
@@ -1076,10 +941,7 @@ pub fn results_to_cbor(results: &[Val]) -> Result<Cbor, ValueError> {
         [] => Ok(Cbor::Null),
         [one] => encode(one, &root, 0),
         many => Ok(Cbor::Array(
-            many.iter()
-                .enumerate()
-                .map(|(i, v)| encode(v, &root.index(i), 1))
-                .collect::<Result<_, _>>()?,
+            many.iter().enumerate().map(|(i, v)| encode(v, &root.index(i), 1)).collect::<Result<_, _>>()?,
         )),
     }
 }
@@ -1101,20 +963,10 @@ mod tests {
         Val::Option(Some(Box::new(v)))
     }
     fn rec(fields: Vec<(&str, WitType)>) -> WitType {
-        WitType::Record(
-            fields
-                .into_iter()
-                .map(|(n, t)| (n.to_string(), t))
-                .collect(),
-        )
+        WitType::Record(fields.into_iter().map(|(n, t)| (n.to_string(), t)).collect())
     }
     fn vrec(fields: Vec<(&str, Val)>) -> Val {
-        Val::Record(
-            fields
-                .into_iter()
-                .map(|(n, v)| (n.to_string(), v))
-                .collect(),
-        )
+        Val::Record(fields.into_iter().map(|(n, v)| (n.to_string(), v)).collect())
     }
     fn opt(t: WitType) -> WitType {
         WitType::Option(Box::new(t))
@@ -1129,19 +981,13 @@ mod tests {
         WitType::Variant(vec![
             ("empty".to_string(), None),
             ("num".to_string(), Some(WitType::S32)),
-            (
-                "point".to_string(),
-                Some(rec(vec![("x", WitType::F64), ("y", WitType::F64)])),
-            ),
+            ("point".to_string(), Some(rec(vec![("x", WitType::F64), ("y", WitType::F64)]))),
         ])
     }
     fn sig(func: &str, params: Vec<(&str, WitType)>) -> Signature {
         Signature {
             func: func.to_string(),
-            params: params
-                .into_iter()
-                .map(|(n, t)| (n.to_string(), t))
-                .collect(),
+            params: params.into_iter().map(|(n, t)| (n.to_string(), t)).collect(),
             results: None,
         }
     }
@@ -1194,23 +1040,10 @@ mod tests {
     #[test]
     fn integer_range_errors() {
         let e = decode_err(int(300), &WitType::U8);
-        assert_eq!(
-            e,
-            ValueError::OutOfRange {
-                path: "value".into(),
-                value: "300".into(),
-                ty: "u8".into()
-            }
-        );
+        assert_eq!(e, ValueError::OutOfRange { path: "value".into(), value: "300".into(), ty: "u8".into() });
         assert_eq!(e.to_string(), "value: 300 is out of range for u8");
-        assert_eq!(
-            decode_err(int(-1), &WitType::U64).to_string(),
-            "value: -1 is out of range for u64"
-        );
-        assert_eq!(
-            decode_err(int(128), &WitType::S8).to_string(),
-            "value: 128 is out of range for s8"
-        );
+        assert_eq!(decode_err(int(-1), &WitType::U64).to_string(), "value: -1 is out of range for u64");
+        assert_eq!(decode_err(int(128), &WitType::S8).to_string(), "value: 128 is out of range for s8");
         assert_eq!(
             decode_err(int(i128::from(i64::MIN) - 1), &WitType::S64).to_string(),
             "value: -9223372036854775809 is out of range for s64"
@@ -1222,19 +1055,9 @@ mod tests {
         round_trip(&WitType::F64, Cbor::Float(1.5), Val::Float64(1.5));
         round_trip(&WitType::F64, Cbor::Float(-0.0), Val::Float64(-0.0));
         round_trip(&WitType::F32, Cbor::Float(0.25), Val::Float32(0.25));
-        round_trip(
-            &WitType::F64,
-            Cbor::Float(f64::INFINITY),
-            Val::Float64(f64::INFINITY),
-        );
-        assert_eq!(
-            cbor_to_val(&int(3), &WitType::F64).unwrap(),
-            Val::Float64(3.0)
-        );
-        assert_eq!(
-            cbor_to_val(&int(-7), &WitType::F32).unwrap(),
-            Val::Float32(-7.0)
-        );
+        round_trip(&WitType::F64, Cbor::Float(f64::INFINITY), Val::Float64(f64::INFINITY));
+        assert_eq!(cbor_to_val(&int(3), &WitType::F64).unwrap(), Val::Float64(3.0));
+        assert_eq!(cbor_to_val(&int(-7), &WitType::F32).unwrap(), Val::Float32(-7.0));
         // NaN: Val's PartialEq treats NaN as equal to NaN; CBOR's does not.
         let nan = cbor_to_val(&Cbor::Float(f64::NAN), &WitType::F32).unwrap();
         assert_eq!(nan, Val::Float32(f32::NAN));
@@ -1242,10 +1065,7 @@ mod tests {
             Cbor::Float(f) => assert!(f.is_nan()),
             other => panic!("expected float, got {other:?}"),
         }
-        assert_eq!(
-            decode_err(text("1.0"), &WitType::F64).to_string(),
-            "value: expected f64, found text \"1.0\""
-        );
+        assert_eq!(decode_err(text("1.0"), &WitType::F64).to_string(), "value: expected f64, found text \"1.0\"");
     }
 
     #[test]
@@ -1254,18 +1074,9 @@ mod tests {
         round_trip(&WitType::Char, text("🦀"), Val::Char('🦀'));
         round_trip(&WitType::String, text(""), Val::String(String::new()));
         round_trip(&WitType::String, text("héllo"), Val::String("héllo".into()));
-        assert_eq!(
-            decode_err(text("ab"), &WitType::Char).to_string(),
-            "value: expected char, found text \"ab\""
-        );
-        assert_eq!(
-            decode_err(text(""), &WitType::Char).to_string(),
-            "value: expected char, found text \"\""
-        );
-        assert_eq!(
-            decode_err(int(1), &WitType::String).to_string(),
-            "value: expected string, found integer 1"
-        );
+        assert_eq!(decode_err(text("ab"), &WitType::Char).to_string(), "value: expected char, found text \"ab\"");
+        assert_eq!(decode_err(text(""), &WitType::Char).to_string(), "value: expected char, found text \"\"");
+        assert_eq!(decode_err(int(1), &WitType::String).to_string(), "value: expected string, found integer 1");
     }
 
     #[test]
@@ -1278,10 +1089,7 @@ mod tests {
         assert_eq!(from_array, val);
         // Empty list<u8>: encodes as an empty array, and both spellings decode.
         round_trip(&ty, Cbor::Array(vec![]), Val::List(vec![]));
-        assert_eq!(
-            cbor_to_val(&Cbor::Bytes(vec![]), &ty).unwrap(),
-            Val::List(vec![])
-        );
+        assert_eq!(cbor_to_val(&Cbor::Bytes(vec![]), &ty).unwrap(), Val::List(vec![]));
         // Out-of-range element inside an array.
         assert_eq!(
             decode_err(Cbor::Array(vec![int(1), int(256)]), &ty).to_string(),
@@ -1309,10 +1117,7 @@ mod tests {
             Cbor::Array(vec![Cbor::Bytes(vec![7]), Cbor::Array(vec![])]),
             Val::List(vec![Val::List(vec![Val::U8(7)]), Val::List(vec![])]),
         );
-        assert_eq!(
-            decode_err(text("ab"), &ty).to_string(),
-            "value: expected list<string>, found text \"ab\""
-        );
+        assert_eq!(decode_err(text("ab"), &ty).to_string(), "value: expected list<string>, found text \"ab\"");
     }
 
     #[test]
@@ -1352,49 +1157,30 @@ mod tests {
     fn record_missing_option_field_is_none() {
         let ty = rec(vec![("a", WitType::S32), ("b-c", opt(WitType::String))]);
         let val = cbor_to_val(&map(vec![("a", int(1))]), &ty).unwrap();
-        assert_eq!(
-            val,
-            vrec(vec![("a", Val::S32(1)), ("b-c", Val::Option(None))])
-        );
+        assert_eq!(val, vrec(vec![("a", Val::S32(1)), ("b-c", Val::Option(None))]));
         round_trip(
             &ty,
             map(vec![("a", int(1)), ("b-c", text("x"))]),
-            vrec(vec![
-                ("a", Val::S32(1)),
-                ("b-c", some(Val::String("x".into()))),
-            ]),
+            vrec(vec![("a", Val::S32(1)), ("b-c", some(Val::String("x".into())))]),
         );
     }
 
     #[test]
     fn record_errors() {
         let ty = rec(vec![("a", WitType::S32), ("b-c", WitType::String)]);
-        let e = decode_err(
-            map(vec![("a", int(1)), ("b-c", text("x")), ("zz", int(0))]),
-            &ty,
-        );
+        let e = decode_err(map(vec![("a", int(1)), ("b-c", text("x")), ("zz", int(0))]), &ty);
         assert_eq!(
             e,
-            ValueError::UnknownField {
-                path: "value".into(),
-                field: "zz".into(),
-                fields: names(&["a", "b-c"])
-            }
+            ValueError::UnknownField { path: "value".into(), field: "zz".into(), fields: names(&["a", "b-c"]) }
         );
         assert_eq!(e.to_string(), "value: unknown field `zz` (fields: a, b-c)");
         let e = decode_err(map(vec![("a", int(1))]), &ty);
         assert_eq!(e.to_string(), "value: missing field `b-c`");
         assert!(matches!(e, ValueError::MissingField { .. }));
-        let e = decode_err(
-            map(vec![("a", int(1)), ("b-c", text("x")), ("b_c", text("y"))]),
-            &ty,
-        );
+        let e = decode_err(map(vec![("a", int(1)), ("b-c", text("x")), ("b_c", text("y"))]), &ty);
         assert_eq!(e.to_string(), "value: field `b-c` given more than once");
         let e = decode_err(Cbor::Map(vec![(int(1), int(1))]), &ty);
-        assert_eq!(
-            e.to_string(),
-            "value: expected text field name, found integer 1"
-        );
+        assert_eq!(e.to_string(), "value: expected text field name, found integer 1");
         let e = decode_err(map(vec![("a", text("1")), ("b-c", text("x"))]), &ty);
         assert_eq!(e.to_string(), "value.a: expected s32, found text \"1\"");
         assert_eq!(
@@ -1407,15 +1193,10 @@ mod tests {
     fn error_paths_are_nested() {
         let item = rec(vec![("name", WitType::String)]);
         let ty = rec(vec![("items", list(item))]);
-        let items = (0..4)
-            .map(|i| map(vec![("name", if i == 3 { int(5) } else { text("ok") })]))
-            .collect();
+        let items = (0..4).map(|i| map(vec![("name", if i == 3 { int(5) } else { text("ok") })])).collect();
         let e = decode_err(map(vec![("items", Cbor::Array(items))]), &ty);
         assert_eq!(e.path(), "value.items[3].name");
-        assert_eq!(
-            e.to_string(),
-            "value.items[3].name: expected string, found integer 5"
-        );
+        assert_eq!(e.to_string(), "value.items[3].name: expected string, found integer 5");
     }
 
     #[test]
@@ -1424,17 +1205,9 @@ mod tests {
         round_trip(
             &ty,
             Cbor::Array(vec![int(-1), text("x"), Cbor::Null]),
-            Val::Tuple(vec![
-                Val::S32(-1),
-                Val::String("x".into()),
-                Val::Option(None),
-            ]),
+            Val::Tuple(vec![Val::S32(-1), Val::String("x".into()), Val::Option(None)]),
         );
-        round_trip(
-            &WitType::Tuple(vec![]),
-            Cbor::Array(vec![]),
-            Val::Tuple(vec![]),
-        );
+        round_trip(&WitType::Tuple(vec![]), Cbor::Array(vec![]), Val::Tuple(vec![]));
         let e = decode_err(Cbor::Array(vec![int(1)]), &ty);
         assert_eq!(
             e,
@@ -1445,48 +1218,29 @@ mod tests {
                 found: 1
             }
         );
-        assert_eq!(
-            e.to_string(),
-            "value: expected 3 elements for tuple<s32, string, option<bool>>, found 1"
-        );
+        assert_eq!(e.to_string(), "value: expected 3 elements for tuple<s32, string, option<bool>>, found 1");
     }
 
     #[test]
     fn variants_round_trip() {
         let ty = variant();
         round_trip(&ty, text("empty"), Val::Variant("empty".into(), None));
+        round_trip(&ty, map(vec![("num", int(-5))]), Val::Variant("num".into(), Some(Box::new(Val::S32(-5)))));
         round_trip(
             &ty,
-            map(vec![("num", int(-5))]),
-            Val::Variant("num".into(), Some(Box::new(Val::S32(-5)))),
-        );
-        round_trip(
-            &ty,
-            map(vec![(
-                "point",
-                map(vec![("x", Cbor::Float(1.0)), ("y", Cbor::Float(2.0))]),
-            )]),
+            map(vec![("point", map(vec![("x", Cbor::Float(1.0)), ("y", Cbor::Float(2.0))]))]),
             Val::Variant(
                 "point".into(),
-                Some(Box::new(vrec(vec![
-                    ("x", Val::Float64(1.0)),
-                    ("y", Val::Float64(2.0)),
-                ]))),
+                Some(Box::new(vrec(vec![("x", Val::Float64(1.0)), ("y", Val::Float64(2.0))]))),
             ),
         );
         // A payload-less case may also be written as {"case": null}.
-        assert_eq!(
-            cbor_to_val(&map(vec![("empty", Cbor::Null)]), &ty).unwrap(),
-            Val::Variant("empty".into(), None)
-        );
+        assert_eq!(cbor_to_val(&map(vec![("empty", Cbor::Null)]), &ty).unwrap(), Val::Variant("empty".into(), None));
         // Nested: a list of variants inside a record.
         let outer = rec(vec![("shapes", list(variant()))]);
         round_trip(
             &outer,
-            map(vec![(
-                "shapes",
-                Cbor::Array(vec![text("empty"), map(vec![("num", int(1))])]),
-            )]),
+            map(vec![("shapes", Cbor::Array(vec![text("empty"), map(vec![("num", int(1))])]))]),
             vrec(vec![(
                 "shapes",
                 Val::List(vec![
@@ -1509,10 +1263,7 @@ mod tests {
                 cases: names(&["empty", "num", "point"])
             }
         );
-        assert_eq!(
-            e.to_string(),
-            "value: unknown case `nope` (cases: empty, num, point)"
-        );
+        assert_eq!(e.to_string(), "value: unknown case `nope` (cases: empty, num, point)");
         assert_eq!(
             decode_err(map(vec![("nope", int(1))]), &ty).to_string(),
             "value: unknown case `nope` (cases: empty, num, point)"
@@ -1538,14 +1289,8 @@ mod tests {
         let ty = WitType::Enum(names(&["red", "dark-green"]));
         round_trip(&ty, text("red"), Val::Enum("red".into()));
         round_trip(&ty, text("dark-green"), Val::Enum("dark-green".into()));
-        assert_eq!(
-            decode_err(text("blue"), &ty).to_string(),
-            "value: unknown case `blue` (cases: red, dark-green)"
-        );
-        assert_eq!(
-            decode_err(int(0), &ty).to_string(),
-            "value: expected enum{red, dark-green}, found integer 0"
-        );
+        assert_eq!(decode_err(text("blue"), &ty).to_string(), "value: unknown case `blue` (cases: red, dark-green)");
+        assert_eq!(decode_err(int(0), &ty).to_string(), "value: expected enum{red, dark-green}, found integer 0");
     }
 
     #[test]
@@ -1559,116 +1304,53 @@ mod tests {
         round_trip(&ty2, Cbor::Array(vec![Cbor::Null]), some(Val::Option(None)));
         round_trip(&ty2, Cbor::Array(vec![int(7)]), some(some(Val::U32(7))));
         let ty3 = opt(opt(opt(WitType::String)));
-        round_trip(
-            &ty3,
-            Cbor::Array(vec![Cbor::Array(vec![Cbor::Null])]),
-            some(some(Val::Option(None))),
-        );
-        round_trip(
-            &ty3,
-            Cbor::Array(vec![Cbor::Array(vec![text("x")])]),
-            some(some(some(Val::String("x".into())))),
-        );
+        round_trip(&ty3, Cbor::Array(vec![Cbor::Array(vec![Cbor::Null])]), some(some(Val::Option(None))));
+        round_trip(&ty3, Cbor::Array(vec![Cbor::Array(vec![text("x")])]), some(some(some(Val::String("x".into())))));
         // option<list<T>>: some(empty list) is distinct from none.
-        round_trip(
-            &opt(list(WitType::S8)),
-            Cbor::Array(vec![]),
-            some(Val::List(vec![])),
-        );
+        round_trip(&opt(list(WitType::S8)), Cbor::Array(vec![]), some(Val::List(vec![])));
         assert_eq!(
             decode_err(int(7), &ty2).to_string(),
             "value: expected option<option<u32>> (null or a one-element array), found integer 7"
         );
-        assert_eq!(
-            decode_err(text("7"), &ty).to_string(),
-            "value: expected u32, found text \"7\""
-        );
+        assert_eq!(decode_err(text("7"), &ty).to_string(), "value: expected u32, found text \"7\"");
     }
 
     #[test]
     fn results_round_trip() {
-        let both = WitType::Result {
-            ok: Some(Box::new(WitType::String)),
-            err: Some(Box::new(WitType::U16)),
-        };
-        round_trip(
-            &both,
-            map(vec![("ok", text("yes"))]),
-            Val::Result(Ok(Some(Box::new(Val::String("yes".into()))))),
-        );
-        round_trip(
-            &both,
-            map(vec![("err", int(404))]),
-            Val::Result(Err(Some(Box::new(Val::U16(404))))),
-        );
-        let none = WitType::Result {
-            ok: None,
-            err: None,
-        };
+        let both = WitType::Result { ok: Some(Box::new(WitType::String)), err: Some(Box::new(WitType::U16)) };
+        round_trip(&both, map(vec![("ok", text("yes"))]), Val::Result(Ok(Some(Box::new(Val::String("yes".into()))))));
+        round_trip(&both, map(vec![("err", int(404))]), Val::Result(Err(Some(Box::new(Val::U16(404))))));
+        let none = WitType::Result { ok: None, err: None };
         round_trip(&none, map(vec![("ok", Cbor::Null)]), Val::Result(Ok(None)));
-        round_trip(
-            &none,
-            map(vec![("err", Cbor::Null)]),
-            Val::Result(Err(None)),
-        );
-        let ok_only = WitType::Result {
-            ok: Some(Box::new(variant())),
-            err: None,
-        };
+        round_trip(&none, map(vec![("err", Cbor::Null)]), Val::Result(Err(None)));
+        let ok_only = WitType::Result { ok: Some(Box::new(variant())), err: None };
         round_trip(
             &ok_only,
             map(vec![("ok", text("empty"))]),
             Val::Result(Ok(Some(Box::new(Val::Variant("empty".into(), None))))),
         );
-        round_trip(
-            &ok_only,
-            map(vec![("err", Cbor::Null)]),
-            Val::Result(Err(None)),
-        );
-        let err_only = WitType::Result {
-            ok: None,
-            err: Some(Box::new(WitType::String)),
-        };
-        round_trip(
-            &err_only,
-            map(vec![("ok", Cbor::Null)]),
-            Val::Result(Ok(None)),
-        );
+        round_trip(&ok_only, map(vec![("err", Cbor::Null)]), Val::Result(Err(None)));
+        let err_only = WitType::Result { ok: None, err: Some(Box::new(WitType::String)) };
+        round_trip(&err_only, map(vec![("ok", Cbor::Null)]), Val::Result(Ok(None)));
         round_trip(
             &err_only,
             map(vec![("err", text("boom"))]),
             Val::Result(Err(Some(Box::new(Val::String("boom".into()))))),
         );
         // result inside an option.
-        round_trip(
-            &opt(none.clone()),
-            map(vec![("ok", Cbor::Null)]),
-            some(Val::Result(Ok(None))),
-        );
+        round_trip(&opt(none.clone()), map(vec![("ok", Cbor::Null)]), some(Val::Result(Ok(None))));
     }
 
     #[test]
     fn result_errors() {
-        let both = WitType::Result {
-            ok: Some(Box::new(WitType::String)),
-            err: Some(Box::new(WitType::U16)),
-        };
+        let both = WitType::Result { ok: Some(Box::new(WitType::String)), err: Some(Box::new(WitType::U16)) };
         assert_eq!(
             decode_err(map(vec![("fine", int(1))]), &both).to_string(),
             "value: unknown case `fine` (cases: ok, err)"
         );
-        assert_eq!(
-            decode_err(map(vec![("err", int(-1))]), &both).to_string(),
-            "value.err: -1 is out of range for u16"
-        );
-        assert_eq!(
-            decode_err(Cbor::Null, &both).to_string(),
-            "value: expected result<string, u16>, found null"
-        );
-        let none = WitType::Result {
-            ok: None,
-            err: None,
-        };
+        assert_eq!(decode_err(map(vec![("err", int(-1))]), &both).to_string(), "value.err: -1 is out of range for u16");
+        assert_eq!(decode_err(Cbor::Null, &both).to_string(), "value: expected result<string, u16>, found null");
+        let none = WitType::Result { ok: None, err: None };
         assert_eq!(
             decode_err(map(vec![("ok", int(1))]), &none).to_string(),
             "value.ok: expected null (case `ok` has no payload), found integer 1"
@@ -1679,18 +1361,10 @@ mod tests {
     fn flags_round_trip() {
         let ty = WitType::Flags(names(&["read", "write", "exec-it"]));
         round_trip(&ty, Cbor::Array(vec![]), Val::Flags(vec![]));
-        round_trip(
-            &ty,
-            Cbor::Array(vec![text("read"), text("exec-it")]),
-            Val::Flags(names(&["read", "exec-it"])),
-        );
+        round_trip(&ty, Cbor::Array(vec![text("read"), text("exec-it")]), Val::Flags(names(&["read", "exec-it"])));
         // Order and duplicates are normalised on decode.
         assert_eq!(
-            cbor_to_val(
-                &Cbor::Array(vec![text("write"), text("read"), text("write")]),
-                &ty
-            )
-            .unwrap(),
+            cbor_to_val(&Cbor::Array(vec![text("write"), text("read"), text("write")]), &ty).unwrap(),
             Val::Flags(names(&["read", "write"]))
         );
         let e = decode_err(Cbor::Array(vec![text("delete")]), &ty);
@@ -1702,10 +1376,7 @@ mod tests {
                 flags: names(&["read", "write", "exec-it"])
             }
         );
-        assert_eq!(
-            e.to_string(),
-            "value: unknown flag `delete` (flags: read, write, exec-it)"
-        );
+        assert_eq!(e.to_string(), "value: unknown flag `delete` (flags: read, write, exec-it)");
         assert_eq!(
             decode_err(Cbor::Array(vec![int(1)]), &ty).to_string(),
             "value[0]: expected text flag name, found integer 1"
@@ -1719,40 +1390,23 @@ mod tests {
         let ty = rec(vec![("a", WitType::String)]);
         let tagged_map = Cbor::Tag(
             9,
-            Box::new(Cbor::Map(vec![(
-                Cbor::Tag(2, Box::new(text("a"))),
-                Cbor::Tag(3, Box::new(text("x"))),
-            )])),
+            Box::new(Cbor::Map(vec![(Cbor::Tag(2, Box::new(text("a"))), Cbor::Tag(3, Box::new(text("x"))))])),
         );
-        assert_eq!(
-            cbor_to_val(&tagged_map, &ty).unwrap(),
-            vrec(vec![("a", Val::String("x".into()))])
-        );
+        assert_eq!(cbor_to_val(&tagged_map, &ty).unwrap(), vrec(vec![("a", Val::String("x".into()))]));
     }
 
     #[test]
     fn unsupported_types_are_errors() {
         let ty = rec(vec![("h", WitType::Unsupported("own<resource>".into()))]);
         let e = decode_err(map(vec![("h", int(1))]), &ty);
-        assert_eq!(
-            e,
-            ValueError::Unsupported {
-                path: "value.h".into(),
-                ty: "own<resource>".into()
-            }
-        );
-        assert_eq!(
-            e.to_string(),
-            "value.h: values of type own<resource> cannot cross the wire"
-        );
+        assert_eq!(e, ValueError::Unsupported { path: "value.h".into(), ty: "own<resource>".into() });
+        assert_eq!(e.to_string(), "value.h: values of type own<resource> cannot cross the wire");
         assert_eq!(
             val_to_cbor(&Val::Map(vec![])).unwrap_err().to_string(),
             "value: values of type map cannot cross the wire"
         );
         assert_eq!(
-            val_to_cbor(&Val::List(vec![Val::FixedLengthList(vec![Val::U8(1)])]))
-                .unwrap_err()
-                .to_string(),
+            val_to_cbor(&Val::List(vec![Val::FixedLengthList(vec![Val::U8(1)])])).unwrap_err().to_string(),
             "value[0]: values of type list<_, 1> cannot cross the wire"
         );
     }
@@ -1766,16 +1420,7 @@ mod tests {
             cbor = Cbor::Array(vec![cbor]);
         }
         let e = decode_err(cbor, &ty);
-        assert!(
-            matches!(
-                e,
-                ValueError::TooDeep {
-                    limit: MAX_DEPTH,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, ValueError::TooDeep { limit: MAX_DEPTH, .. }), "{e}");
         assert!(e.to_string().contains("nested more than 128 levels deep"));
         // Just within the limit is fine.
         let mut ty = WitType::U8;
@@ -1814,59 +1459,21 @@ mod tests {
     fn describe_is_wit_like() {
         assert_eq!(list(WitType::U8).describe(), "list<u8>");
         assert_eq!(rec(vec![("a", WitType::S32)]).describe(), "record{a: s32}");
-        assert_eq!(
-            WitType::Result {
-                ok: None,
-                err: Some(Box::new(WitType::String))
-            }
-            .describe(),
-            "result<_, string>"
-        );
-        assert_eq!(
-            WitType::Result {
-                ok: Some(Box::new(WitType::Char)),
-                err: None
-            }
-            .describe(),
-            "result<char>"
-        );
-        assert_eq!(
-            WitType::Result {
-                ok: None,
-                err: None
-            }
-            .describe(),
-            "result"
-        );
-        assert_eq!(
-            WitType::Tuple(vec![WitType::F32, opt(WitType::Bool)]).describe(),
-            "tuple<f32, option<bool>>"
-        );
+        assert_eq!(WitType::Result { ok: None, err: Some(Box::new(WitType::String)) }.describe(), "result<_, string>");
+        assert_eq!(WitType::Result { ok: Some(Box::new(WitType::Char)), err: None }.describe(), "result<char>");
+        assert_eq!(WitType::Result { ok: None, err: None }.describe(), "result");
+        assert_eq!(WitType::Tuple(vec![WitType::F32, opt(WitType::Bool)]).describe(), "tuple<f32, option<bool>>");
         assert_eq!(WitType::Flags(names(&["a", "b"])).describe(), "flags{a, b}");
     }
 
     #[test]
     fn positional_and_named_args_agree() {
-        let s = sig(
-            "greet",
-            vec![
-                ("first-name", WitType::String),
-                ("times", WitType::U8),
-                ("loud", opt(WitType::Bool)),
-            ],
-        );
+        let s =
+            sig("greet", vec![("first-name", WitType::String), ("times", WitType::U8), ("loud", opt(WitType::Bool))]);
         let expected = vec![Val::String("Ada".into()), Val::U8(3), some(Val::Bool(true))];
         let positional = Cbor::Array(vec![text("Ada"), int(3), Cbor::Bool(true)]);
-        let named = map(vec![
-            ("loud", Cbor::Bool(true)),
-            ("times", int(3)),
-            ("first-name", text("Ada")),
-        ]);
-        let snake = map(vec![
-            ("first_name", text("Ada")),
-            ("times", int(3)),
-            ("loud", Cbor::Bool(true)),
-        ]);
+        let named = map(vec![("loud", Cbor::Bool(true)), ("times", int(3)), ("first-name", text("Ada"))]);
+        let snake = map(vec![("first_name", text("Ada")), ("times", int(3)), ("loud", Cbor::Bool(true))]);
         assert_eq!(args_to_vals(&s, &positional).unwrap(), expected);
         assert_eq!(args_to_vals(&s, &named).unwrap(), expected);
         assert_eq!(args_to_vals(&s, &snake).unwrap(), expected);
@@ -1884,16 +1491,10 @@ mod tests {
         assert_eq!(args_to_vals(&s, &Cbor::Null).unwrap(), vec![]);
         assert_eq!(args_to_vals(&s, &Cbor::Array(vec![])).unwrap(), vec![]);
         assert_eq!(args_to_vals(&s, &Cbor::Map(vec![])).unwrap(), vec![]);
-        assert_eq!(
-            args_err(&s, Cbor::Array(vec![int(1)])),
-            "bad arguments to `ping`: expected no arguments, got 1"
-        );
+        assert_eq!(args_err(&s, Cbor::Array(vec![int(1)])), "bad arguments to `ping`: expected no arguments, got 1");
         // Null for a function with only optional parameters: all none.
         let o = sig("maybe", vec![("x", opt(WitType::U8))]);
-        assert_eq!(
-            args_to_vals(&o, &Cbor::Null).unwrap(),
-            vec![Val::Option(None)]
-        );
+        assert_eq!(args_to_vals(&o, &Cbor::Null).unwrap(), vec![Val::Option(None)]);
     }
 
     #[test]
@@ -1911,18 +1512,12 @@ mod tests {
             args_err(&s, Cbor::Array(vec![int(1)])),
             "bad arguments to `add`: expected 2 arguments (a, b), got 1"
         );
-        assert_eq!(
-            args_err(&s, Cbor::Null),
-            "bad arguments to `add`: expected 2 arguments (a, b), got 0"
-        );
+        assert_eq!(args_err(&s, Cbor::Null), "bad arguments to `add`: expected 2 arguments (a, b), got 0");
         assert_eq!(
             args_err(&s, map(vec![("a", int(1)), ("b", int(2)), ("c", int(3))])),
             "bad arguments to `add`: unknown parameter `c` (parameters: a, b)"
         );
-        assert_eq!(
-            args_err(&s, map(vec![("a", int(1))])),
-            "bad arguments to `add`: missing parameter `b`"
-        );
+        assert_eq!(args_err(&s, map(vec![("a", int(1))])), "bad arguments to `add`: missing parameter `b`");
         assert_eq!(
             args_err(&s, Cbor::Array(vec![int(300), int(2)])),
             "bad arguments to `add`: parameter `a`: 300 is out of range for u8"
@@ -1957,10 +1552,7 @@ mod tests {
         // Nested paths are rooted at the parameter.
         let nested = sig("f", vec![("p", rec(vec![("xs", list(WitType::U8))]))]);
         assert_eq!(
-            args_err(
-                &nested,
-                Cbor::Array(vec![map(vec![("xs", Cbor::Array(vec![int(0), int(-1)]))])])
-            ),
+            args_err(&nested, Cbor::Array(vec![map(vec![("xs", Cbor::Array(vec![int(0), int(-1)]))])])),
             "bad arguments to `f`: parameter `p`.xs[1]: -1 is out of range for u8"
         );
     }
@@ -1982,9 +1574,7 @@ mod tests {
             Cbor::Array(vec![int(4), text("x")])
         );
         assert_eq!(
-            results_to_cbor(&[Val::Map(vec![])])
-                .unwrap_err()
-                .to_string(),
+            results_to_cbor(&[Val::Map(vec![])]).unwrap_err().to_string(),
             "result: values of type map cannot cross the wire"
         );
     }
