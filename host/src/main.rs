@@ -21,6 +21,11 @@ enum Command {
         /// A folder holding `tractor.toml`, or a manifest file.
         manifest: PathBuf,
     },
+    /// Validate a manifest and its components without running anything.
+    Check {
+        /// A folder holding `tractor.toml`, or a manifest file.
+        manifest: PathBuf,
+    },
     /// Build and precompile every component of a manifest without running it.
     Build {
         /// A folder holding `tractor.toml`, or a manifest file.
@@ -42,6 +47,19 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
+        Command::Check { manifest } => {
+            let report = tractor_host::check::check(&manifest);
+            for p in &report.problems {
+                println!("{}: {p}", report.file.display());
+            }
+            if report.problems.is_empty() {
+                println!("{}: ok", report.file.display());
+                ExitCode::SUCCESS
+            } else {
+                println!("{} problem(s)", report.problems.len());
+                ExitCode::from(1)
+            }
+        }
         Command::Build { manifest } => match prepare(&manifest) {
             Ok(tree) => {
                 for c in &tree.info.components {

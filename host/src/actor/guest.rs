@@ -10,11 +10,58 @@ use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, 
 use crate::wire::ComponentEntry;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val};
 use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+
+/// A precompiled component linked against the host's imports.
+pub struct Linked {
+    pre: InstancePre<ActorState>,
+    /// Every exported function (`name` or `iface#name`) with its signature.
+    pub exports: Vec<(String, Signature)>,
+}
+
+/// Load the precompiled component at `cwasm` and link it against every
+/// import the host provides; the error names the component.
+pub fn link(engine: &Engine, component_name: &str, cwasm: &Path) -> Result<Linked, (ErrorKind, String)> {
+    // SAFETY: the file is one of our cache entries, written once
+    // (atomically renamed into place) and never modified afterwards.
+    let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
+        (ErrorKind::SpawnFailed, format!("component `{component_name}`: cannot load {}: {e:#}", cwasm.display()))
+    })?;
+    let mut linker: Linker<ActorState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .and_then(|_| types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+        .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+        .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+        .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+        .map_err(|e| (ErrorKind::Internal, format!("cannot set up host imports: {e:#}")))?;
+    let mut exports = Vec::new();
+    for (export, item) in component.component_type().exports(engine) {
+        match item.ty {
+            ComponentItem::ComponentInstance(i) => {
+                for (f, item) in i.exports(engine) {
+                    if let ComponentItem::ComponentFunc(ty) = item.ty {
+                        let name = format!("{export}#{f}");
+                        exports.push((name.clone(), Signature::from_func_type(&name, &ty)));
+                    }
+                }
+            }
+            ComponentItem::ComponentFunc(ty) => {
+                exports.push((export.to_string(), Signature::from_func_type(export, &ty)))
+            }
+            _ => {}
+        }
+    }
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| (ErrorKind::SpawnFailed, format!("component `{component_name}` cannot be linked: {e:#}")))?;
+    Ok(Linked { pre, exports })
+}
 
 /// A component loaded and linked once per actor process; every instance
 /// of the actor (the main one, one per open context) comes from it.
@@ -130,44 +177,15 @@ pub type InterruptFlag = Arc<AtomicBool>;
 impl GuestTemplate {
     /// Load the precompiled component at `cwasm` and link it.
     pub fn load(engine: &Engine, entry: &ComponentEntry, who: (&str, &str)) -> Result<GuestTemplate, RemoteError> {
-        let (component_name, cwasm) = (entry.name.as_str(), entry.cwasm.as_path());
-        let fail = |kind, msg: String| RemoteError::new(kind, msg).with_actor(who.0, who.1);
-        // SAFETY: the file is one of our cache entries, written once
-        // (atomically renamed into place) and never modified afterwards.
-        let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
-            fail(
-                ErrorKind::SpawnFailed,
-                format!("component `{component_name}`: cannot load {}: {e:#}", cwasm.display()),
-            )
-        })?;
-        let mut linker: Linker<ActorState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|_| types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-            .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-            .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-            .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-            .map_err(|e| fail(ErrorKind::Internal, format!("cannot set up host imports: {e:#}")))?;
-        let mut exports = Vec::new();
-        for (export, item) in component.component_type().exports(engine) {
-            match item.ty {
-                wasmtime::component::types::ComponentItem::ComponentInstance(i) => {
-                    for (f, _) in i.exports(engine) {
-                        exports.push(format!("{export}#{f}"));
-                    }
-                }
-                _ => exports.push(export.to_string()),
-            }
-        }
-        let pre = linker.instantiate_pre(&component).map_err(|e| {
-            fail(ErrorKind::SpawnFailed, format!("component `{component_name}` cannot be linked: {e:#}"))
-        })?;
+        let linked = link(engine, &entry.name, &entry.cwasm)
+            .map_err(|(kind, msg)| RemoteError::new(kind, msg).with_actor(who.0, who.1))?;
         Ok(GuestTemplate {
             engine: engine.clone(),
             cpu_budget: entry.limits.cpu_ms_per_call.map(|ms| (ms.div_ceil(TICK.as_millis() as u64).max(1), ms)),
             ticker: Ticker::start(engine.clone()),
-            pre,
-            component_name: component_name.to_string(),
-            exports: Arc::new(exports),
+            pre: linked.pre,
+            component_name: entry.name.clone(),
+            exports: Arc::new(linked.exports.into_iter().map(|(name, _)| name).collect()),
         })
     }
 

@@ -10,6 +10,7 @@
 //! epoch interruption, and every child is torn down before the process exits.
 
 mod guest;
+pub use guest::{link, Linked};
 pub mod host_api;
 pub mod output;
 

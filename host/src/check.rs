@@ -1,0 +1,99 @@
+//! `tractor-host check`: validate a manifest and its components without
+//! running anything, reporting every problem with its key path.
+
+use crate::component::{self, cache};
+use crate::manifest::Manifest;
+use crate::wire::value::args_to_vals;
+use std::path::{Path, PathBuf};
+
+/// One thing wrong with a manifest or a component it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path in the manifest, e.g. `component.worker.source`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+/// The result of checking one manifest.
+#[derive(Debug)]
+pub struct Report {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// Everything wrong (empty: the tree can run).
+    pub problems: Vec<Problem>,
+}
+
+/// Check the manifest at `path` (a file, or a folder holding `tractor.toml`):
+/// it parses and validates; every component exists, is a component, and
+/// links against the host's imports; the root's entry export exists and
+/// accepts the manifest's arguments. Components are compiled into the cache
+/// (so a later run starts at once) but nothing is built or run.
+pub fn check(path: &Path) -> Report {
+    let manifest = match Manifest::load(path) {
+        Ok(m) => m,
+        Err(e) => return Report { file: e.file, problems: vec![Problem { key: String::new(), message: e.message }] },
+    };
+    let mut problems = Vec::new();
+    let engine = match component::engine() {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(Problem { key: String::new(), message: format!("{e:#}") });
+            return Report { file: manifest.file, problems };
+        }
+    };
+    let mut root_exports = None;
+    for spec in manifest.components.values() {
+        let key = format!("component.{}", spec.name);
+        if !spec.source.is_file() {
+            let hint = if spec.build.is_some() { " (build it with `tractor-host build`)" } else { "" };
+            problems.push(Problem {
+                key: format!("{key}.source"),
+                message: format!("file not found: {}{hint}", spec.source.display()),
+            });
+            continue;
+        }
+        let cwasm = match cache::precompile(&engine, &cache::default_dir(), &spec.name, &spec.source) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(Problem { key: format!("{key}.source"), message: format!("{e:#}") });
+                continue;
+            }
+        };
+        match crate::actor::link(&engine, &spec.name, &cwasm) {
+            Ok(linked) if spec.name == manifest.root.component => root_exports = Some(linked.exports),
+            Ok(_) => {}
+            Err((_, message)) => problems.push(Problem { key, message }),
+        }
+    }
+    if let Some(exports) = root_exports {
+        let root = &manifest.root;
+        match exports.iter().find(|(name, _)| *name == root.func) {
+            None => problems.push(Problem {
+                key: "root.func".into(),
+                message: format!(
+                    "component `{}` has no export `{}` (exports: {})",
+                    root.component,
+                    root.func,
+                    exports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+            Some((_, sig)) => {
+                if let Err(e) = args_to_vals(sig, &root.args) {
+                    problems.push(Problem { key: "root.args".into(), message: e.to_string() });
+                }
+            }
+        }
+    }
+    Report { file: manifest.file, problems }
+}

@@ -1,0 +1,174 @@
+//! Broken and hostile input: bad components, `tractor-host check`, and
+//! malformed frames in both directions of a parent/child pipe. Each ends in
+//! a clear error naming what was wrong; nothing panics, hangs or leaks.
+
+mod common;
+
+use common::{assert_no_leftovers, host_exe, testbed};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tractor_host::nursery::{ActorCtx, Nursery};
+use tractor_host::ErrorKind;
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tractor-hostile-{}", tractor_host::spawn::new_uid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A component that imports an interface no tractor host provides (as a
+/// component built for another world would).
+fn foreign_component(dir: &Path) -> PathBuf {
+    let bytes = wat::parse_str(
+        r#"(component
+            (import "example:elsewhere/thing@1.0.0" (instance (export "poke" (func))))
+        )"#,
+    )
+    .unwrap();
+    let path = dir.join("foreign.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn manifest(dir: &Path, root: &str, components: &[(&str, &Path)]) {
+    let mut text = format!("[root]\ncomponent = \"{root}\"\n");
+    for (name, source) in components {
+        text += &format!("\n[component.{name}]\nsource = \"{}\"\n", source.display());
+    }
+    std::fs::write(dir.join("tractor.toml"), text).unwrap();
+}
+
+#[test]
+fn check_reports_every_problem_with_its_key() {
+    let dir = scratch();
+    std::fs::write(dir.join("text.wasm"), "not wasm at all").unwrap();
+    std::fs::write(dir.join("core.wasm"), wat::parse_str("(module)").unwrap()).unwrap();
+    let foreign = foreign_component(&dir);
+    let testbed_src = testbed().manifest.components["testbed"].source.clone();
+    manifest(
+        &dir,
+        "testbed",
+        &[
+            ("text", &dir.join("text.wasm")),
+            ("core", &dir.join("core.wasm")),
+            ("foreign", &foreign),
+            ("testbed", &testbed_src),
+        ],
+    );
+    // The root calls an export that does not exist.
+    let text = std::fs::read_to_string(dir.join("tractor.toml")).unwrap();
+    std::fs::write(
+        dir.join("tractor.toml"),
+        text.replace("component = \"testbed\"\n", "component = \"testbed\"\nfunc = \"nope\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(host_exe()).args(["check", dir.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for want in [
+        "`component.text.source`: component `text`",
+        "is not a WebAssembly file",
+        "`component.core.source`: component `core`",
+        "core wasm module, not a component",
+        "`component.foreign`: component `foreign` cannot be linked",
+        "example:elsewhere/thing",
+        "`root.func`: component `testbed` has no export `nope`",
+        "4 problem(s)",
+    ] {
+        assert!(text.contains(want), "want {want:?} in:\n{text}");
+    }
+
+    // Arguments that do not fit the entry export's signature.
+    let text = std::fs::read_to_string(dir.join("tractor.toml")).unwrap();
+    std::fs::write(dir.join("tractor.toml"), text.replace("func = \"nope\"", "func = \"add\"\nargs = [1, \"two\"]"))
+        .unwrap();
+    let out = Command::new(host_exe()).args(["check", dir.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("`root.args`: bad arguments to `add`: parameter `b`"), "{text}");
+}
+
+#[test]
+fn a_component_for_another_world_fails_at_load_naming_it() {
+    let dir = scratch();
+    let foreign = foreign_component(&dir);
+    manifest(&dir, "foreign", &[("foreign", &foreign)]);
+    let id = tractor_host::spawn::new_uid();
+    let out = Command::new(host_exe()).args(["run", dir.to_str().unwrap()]).env("TRACTOR_TREE", &id).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("[spawn-failed]: component `foreign` cannot be linked"), "{err}");
+    assert_no_leftovers(&id);
+}
+
+/// A fake actor process: a shell script that writes `bytes` to its parent
+/// pipe (fd 3), then waits for the parent to react.
+fn liar(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let data = dir.join(format!("{name}.bin"));
+    std::fs::write(&data, bytes).unwrap();
+    let script = dir.join(format!("{name}.sh"));
+    let mut f = std::fs::File::create(&script).unwrap();
+    writeln!(f, "#!/bin/sh\ncat '{}' >&3\nexec sleep 30", data.display()).unwrap();
+    drop(f);
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+fn cbor(v: &ciborium::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(v, &mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_from_a_child_are_protocol_errors_naming_it() {
+    let dir = scratch();
+    let real = testbed();
+    let start = ciborium::Value::Map(vec![("Start".into(), ciborium::Value::Map(vec![]))]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("oversized", u32::MAX.to_be_bytes().to_vec(), "exceeds the"),
+        ("truncated", vec![0, 0, 0, 9, 1, 2], "ended inside a frame"),
+        ("not-cbor", frame(&[0xff, 0xfe, 0xfd]), "invalid frame body"),
+        ("unknown", frame(&cbor(&"Hello".into())), "invalid frame body"),
+        ("out-of-order", frame(&cbor(&start)), "invalid frame body"),
+    ];
+    for (name, bytes, want) in cases {
+        let mut tree = real.info.clone();
+        tree.host_exe = liar(&dir, name, &bytes);
+        tree.id = tractor_host::spawn::new_uid();
+        let n = Nursery::open(&ActorCtx::native(tree.clone()));
+        let p = n.start_actor(name, Some("testbed")).await.unwrap();
+        let e = n.wait().await.unwrap_err();
+        assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Protocol, name), "{name}: {e}");
+        assert!(e.message.contains(&format!("protocol error from actor '{name}'")), "{name}: {e}");
+        assert!(e.message.contains(want), "{name}: want {want:?} in {e}");
+        assert!(p.run("add", ciborium::Value::Array(vec![])).is_err());
+        assert_no_leftovers(&tree.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
+    use tokio::io::AsyncWriteExt;
+    let start = ciborium::Value::Map(vec![("Ready".into(), ciborium::Value::Map(vec![("pid".into(), 1.into())]))]);
+    for (name, bytes) in [
+        ("oversized", u32::MAX.to_be_bytes().to_vec()),
+        ("not-cbor", frame(&[0xff, 0xfe])),
+        ("out-of-order", frame(&cbor(&start))),
+        ("truncated", vec![0, 0, 1, 0, 7]),
+    ] {
+        let id = tractor_host::spawn::new_uid();
+        let mut spawned = tractor_host::spawn::spawn_actor(&host_exe(), false, &id).await.unwrap();
+        spawned.sock.write_all(&bytes).await.unwrap();
+        spawned.sock.shutdown().await.unwrap();
+        let status = spawned.child.wait().await.unwrap();
+        assert_eq!(status.code(), Some(65), "{name}: the actor must refuse, not crash or hang");
+        assert_no_leftovers(&id);
+    }
+}
