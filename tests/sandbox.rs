@@ -11,20 +11,25 @@ use tractor_host::nursery::Nursery;
 use tractor_host::tree::Tree;
 use tractor_host::ErrorKind;
 
-/// The testbed component under a manifest with extra `[tree]` and
-/// `[component.testbed.limits]` settings.
-fn limited(tree_table: &str, limits: &str) -> Tree {
+/// The testbed component under a manifest with extra TOML after its
+/// `[component.testbed]` table (and optionally a `[tree]` table).
+fn testbed_with(tree_table: &str, component_tables: &str) -> Tree {
     let source = testbed().manifest.components["testbed"].source.clone();
-    let dir = std::env::temp_dir().join(format!("tractor-limits-{}", tractor_host::spawn::new_uid()));
+    let dir = std::env::temp_dir().join(format!("tractor-sandbox-{}", tractor_host::spawn::new_uid()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = format!(
-        "[root]\ncomponent = \"testbed\"\n\n[tree]\n{tree_table}\n\n[component.testbed]\nsource = \"{}\"\n\n[component.testbed.limits]\n{limits}\n",
+        "[root]\ncomponent = \"testbed\"\n\n[tree]\n{tree_table}\n\n[component.testbed]\nsource = \"{}\"\n\n{component_tables}\n",
         source.display()
     );
     std::fs::write(dir.join("tractor.toml"), text).unwrap();
     let mut tree = Tree::prepare(&Manifest::load(&dir).unwrap(), host_exe()).unwrap();
     tree.info.id = tractor_host::spawn::new_uid();
     tree
+}
+
+/// The testbed with `[tree]` settings and `[component.testbed.limits]`.
+fn limited(tree_table: &str, limits: &str) -> Tree {
+    testbed_with(tree_table, &format!("[component.testbed.limits]\n{limits}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,19 +108,9 @@ fn playground() -> std::path::PathBuf {
     std::fs::canonicalize(dir).unwrap()
 }
 
-/// The testbed under a manifest with `[component.testbed.grants]`.
+/// The testbed with `[component.testbed.grants]`.
 fn granted(grants: &str) -> Tree {
-    let source = testbed().manifest.components["testbed"].source.clone();
-    let dir = std::env::temp_dir().join(format!("tractor-grants-{}", tractor_host::spawn::new_uid()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = format!(
-        "[root]\ncomponent = \"testbed\"\n\n[component.testbed]\nsource = \"{}\"\n\n[component.testbed.grants]\n{grants}\n",
-        source.display()
-    );
-    std::fs::write(dir.join("tractor.toml"), text).unwrap();
-    let mut tree = Tree::prepare(&Manifest::load(&dir).unwrap(), host_exe()).unwrap();
-    tree.info.id = tractor_host::spawn::new_uid();
-    tree
+    testbed_with("", &format!("[component.testbed.grants]\n{grants}"))
 }
 
 async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::Outcome {
