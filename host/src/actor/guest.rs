@@ -81,16 +81,16 @@ pub struct Guest {
     instance: Instance,
     exports: Arc<Vec<String>>,
     /// Exports resolved so far, with their signatures (derived once).
-    resolved: HashMap<String, Export>,
+    resolved: HashMap<String, Arc<Export>>,
     name: String,
     uid: String,
     /// Set once the instance trapped: it must not be entered again.
     poisoned: bool,
 }
 
-/// A resolved export: the function, its signature and whether its first
+/// A resolved export (shared, so a call does not copy the signature): the
+/// function, its signature and whether its first
 /// parameter is a `borrow<context>`.
-#[derive(Clone)]
 struct Export {
     func: Func,
     sig: Signature,
@@ -259,7 +259,7 @@ impl Guest {
         RemoteError::new(kind, msg).with_actor(&self.name, &self.uid)
     }
 
-    fn lookup(&mut self, name: &str) -> Result<Export, RemoteError> {
+    fn lookup(&mut self, name: &str) -> Result<Arc<Export>, RemoteError> {
         if let Some(hit) = self.resolved.get(name) {
             return Ok(hit.clone());
         }
@@ -287,6 +287,7 @@ impl Guest {
             sig.params.remove(0);
         }
         let export = Export { func, sig, takes_context };
+        let export = Arc::new(export);
         self.resolved.insert(name.to_string(), export.clone());
         Ok(export)
     }
