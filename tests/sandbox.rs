@@ -113,18 +113,25 @@ fn granted(grants: &str) -> Tree {
     testbed_with("", &format!("[component.testbed.grants]\n{grants}"))
 }
 
-async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::Outcome {
-    p.run(func, args)?.get().await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_sees_only_its_granted_folder_and_env() {
+/// A playground whose `data/` is granted read-only as `/data`, with env
+/// `GREETING=hi`: (playground, its data folder, the tree).
+fn data_ro_with_greeting() -> (std::path::PathBuf, std::path::PathBuf, Tree) {
     let root = playground();
     let data = root.join("data");
     let tree = granted(&format!(
         "dirs = [{{ host = \"{}\", guest = \"/data\", mode = \"ro\" }}]\nenv = {{ GREETING = \"hi\" }}",
         data.display()
     ));
+    (root, data, tree)
+}
+
+async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::Outcome {
+    p.run(func, args)?.get().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_sees_only_its_granted_folder_and_env() {
+    let (root, data, tree) = data_ro_with_greeting();
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("boxed", Some("testbed")).await.unwrap();
     assert_eq!(call(&p, "read-file", cbor(&["/data/file.txt"])).await.unwrap(), cbor(&"hello"));
@@ -179,12 +186,7 @@ async fn network_access_is_off_unless_granted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_gets_no_more_than_its_parent_holds() {
-    let root = playground();
-    let data = root.join("data");
-    let tree = granted(&format!(
-        "dirs = [{{ host = \"{}\", guest = \"/data\", mode = \"ro\" }}]\nenv = {{ GREETING = \"hi\" }}",
-        data.display()
-    ));
+    let (_, data, tree) = data_ro_with_greeting();
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("parent", Some("testbed")).await.unwrap();
     let ask = |args: Value, func: &'static str| {

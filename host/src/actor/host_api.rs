@@ -631,9 +631,7 @@ impl runtime::HostNursery for ActorState {
         name: String,
         component: Option<String>,
     ) -> R<Wit<Resource<PortalRes>>> {
-        let n = self.table.get(&this)?.nursery.clone();
-        let r = self.scopes().guard(n.start_actor(&name, component.as_deref())).await.and_then(|r| r);
-        self.push_portal(r)
+        self.spawn(this, name, component, None, None).await
     }
 
     async fn start_actor_with(
@@ -643,13 +641,18 @@ impl runtime::HostNursery for ActorState {
         component: Option<String>,
         grants: types::Grants,
     ) -> R<Wit<Resource<PortalRes>>> {
-        let grants = match grants_from_wit(grants, |m| self.err(ErrorKind::BadArgs, m)) {
-            Ok(g) => g,
-            Err(e) => return wit(Err(e)),
-        };
-        let n = self.table.get(&this)?.nursery.clone();
-        let r = self.scopes().guard(n.spawn(&name, component.as_deref(), None, Some(grants))).await.and_then(|r| r);
-        self.push_portal(r)
+        self.spawn(this, name, component, None, Some(grants)).await
+    }
+
+    async fn run_in_actor(
+        &mut self,
+        this: Resource<NurseryRes>,
+        name: String,
+        component: Option<String>,
+        func: String,
+        args: Vec<u8>,
+    ) -> R<Wit<Resource<PortalRes>>> {
+        self.spawn(this, name, component, Some((func, args)), None).await
     }
 
     async fn run_in_actor_with(
@@ -661,35 +664,7 @@ impl runtime::HostNursery for ActorState {
         args: Vec<u8>,
         grants: types::Grants,
     ) -> R<Wit<Resource<PortalRes>>> {
-        let args = match self.parse_args(&func, &args) {
-            Ok(a) => a,
-            Err(e) => return wit(Err(e)),
-        };
-        let grants = match grants_from_wit(grants, |m| self.err(ErrorKind::BadArgs, m)) {
-            Ok(g) => g,
-            Err(e) => return wit(Err(e)),
-        };
-        let n = self.table.get(&this)?.nursery.clone();
-        let spawn = n.spawn(&name, component.as_deref(), Some((func, args)), Some(grants));
-        let r = self.scopes().guard(spawn).await.and_then(|r| r);
-        self.push_portal(r)
-    }
-
-    async fn run_in_actor(
-        &mut self,
-        this: Resource<NurseryRes>,
-        name: String,
-        component: Option<String>,
-        func: String,
-        args: Vec<u8>,
-    ) -> R<Wit<Resource<PortalRes>>> {
-        let args = match self.parse_args(&func, &args) {
-            Ok(a) => a,
-            Err(e) => return wit(Err(e)),
-        };
-        let n = self.table.get(&this)?.nursery.clone();
-        let r = self.scopes().guard(n.run_in_actor(&name, component.as_deref(), &func, args)).await.and_then(|r| r);
-        self.push_portal(r)
+        self.spawn(this, name, component, Some((func, args)), Some(grants)).await
     }
 
     async fn wait(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
@@ -731,6 +706,29 @@ impl runtime::HostNursery for ActorState {
 }
 
 impl ActorState {
+    /// The four nursery spawn imports: check the arguments and grants, spawn
+    /// (a checkpoint), hand the guest a portal.
+    async fn spawn(
+        &mut self,
+        this: Resource<NurseryRes>,
+        name: String,
+        component: Option<String>,
+        run: Option<(String, Vec<u8>)>,
+        grants: Option<types::Grants>,
+    ) -> R<Wit<Resource<PortalRes>>> {
+        let run = match run.map(|(func, args)| self.parse_args(&func, &args).map(|a| (func, a))).transpose() {
+            Ok(r) => r,
+            Err(e) => return wit(Err(e)),
+        };
+        let grants = match grants.map(|g| grants_from_wit(g, |m| self.err(ErrorKind::BadArgs, m))).transpose() {
+            Ok(g) => g,
+            Err(e) => return wit(Err(e)),
+        };
+        let n = self.table.get(&this)?.nursery.clone();
+        let r = self.scopes().guard(n.spawn(&name, component.as_deref(), run, grants)).await.and_then(|r| r);
+        self.push_portal(r)
+    }
+
     fn push_portal(&mut self, r: Result<Portal, RemoteError>) -> R<Wit<Resource<PortalRes>>> {
         match r {
             Ok(portal) => Ok(Ok(self.table.push(PortalRes { portal, cancel: self.ctx.cancel.clone() })?)),
