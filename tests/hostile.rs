@@ -156,6 +156,7 @@ async fn malformed_frames_from_a_child_are_protocol_errors_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
     use tokio::io::AsyncWriteExt;
+    use tractor_host::spawn::{self, forkserver::Zygote, Backend, Exit};
     let start = ciborium::Value::Map(vec![("Ready".into(), ciborium::Value::Map(vec![("pid".into(), 1.into())]))]);
     for (name, bytes) in [
         ("oversized", u32::MAX.to_be_bytes().to_vec()),
@@ -163,12 +164,20 @@ async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
         ("out-of-order", frame(&cbor(&start))),
         ("truncated", vec![0, 0, 1, 0, 7]),
     ] {
-        let id = tractor_host::spawn::new_uid();
-        let mut spawned = tractor_host::spawn::spawn_actor(&host_exe(), false, &id).await.unwrap();
-        spawned.sock.write_all(&bytes).await.unwrap();
-        spawned.sock.shutdown().await.unwrap();
-        let status = spawned.child.wait().await.unwrap();
-        assert_eq!(status.code(), Some(65), "{name}: the actor must refuse, not crash or hang");
-        assert_no_leftovers(&id);
+        for backend in Backend::ALL {
+            let id = spawn::new_uid();
+            let zygote = match backend {
+                Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &[]).await.unwrap()),
+                _ => None,
+            };
+            let addr = zygote.as_ref().map(|z| z.addr.as_str());
+            let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr).await.unwrap();
+            spawned.sock.write_all(&bytes).await.unwrap();
+            spawned.sock.shutdown().await.unwrap();
+            let exit = spawned.process.wait().await;
+            assert_eq!(exit, Exit::Code(65), "{name} ({backend}): the actor must refuse, not crash or hang");
+            drop(zygote);
+            assert_no_leftovers(&id);
+        }
     }
 }

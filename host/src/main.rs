@@ -20,6 +20,10 @@ enum Command {
     Run {
         /// A folder holding `tractor.toml`, or a manifest file.
         manifest: PathBuf,
+        /// Start every actor with this backend, whatever the manifest and
+        /// the guests ask for: exec, forkserver or thread.
+        #[arg(long, value_name = "BACKEND")]
+        spawn: Option<tractor_host::spawn::Backend>,
     },
     /// Validate a manifest and its components without running anything.
     Check {
@@ -42,8 +46,12 @@ fn init_tracing() {
 fn main() -> ExitCode {
     init_tracing();
     // The hidden actor subcommand bypasses clap: it is not for people.
-    if std::env::args_os().nth(1).is_some_and(|a| a == tractor_host::spawn::ACTOR_SUBCOMMAND) {
+    let sub = std::env::args_os().nth(1);
+    if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ACTOR_SUBCOMMAND) {
         return ExitCode::from(tractor_host::actor::main() as u8);
+    }
+    if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ZYGOTE_SUBCOMMAND) {
+        return ExitCode::from(tractor_host::spawn::forkserver::main() as u8);
     }
     let cli = Cli::parse();
     match cli.command {
@@ -69,11 +77,14 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Run { manifest } => {
-            let tree = match prepare(&manifest) {
+        Command::Run { manifest, spawn } => {
+            let mut tree = match prepare(&manifest) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
+            if let Some(b) = spawn {
+                tree.force_backend(b);
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

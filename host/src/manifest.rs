@@ -51,6 +51,8 @@ pub struct Manifest {
     pub cancel_grace: std::time::Duration,
     /// Deepest an actor may be, root = 0 (`[tree] max-depth`).
     pub max_depth: Option<u32>,
+    /// How actors are started unless chosen otherwise (`[tree] spawn`).
+    pub spawn: crate::spawn::Backend,
 }
 
 /// The `[root]` table.
@@ -79,6 +81,8 @@ pub struct ComponentSpec {
     pub limits: crate::sandbox::Limits,
     /// What an actor running it may do (`[component.x.grants]`).
     pub grants: crate::sandbox::Grants,
+    /// How actors running it are started (`[component.x] spawn`).
+    pub spawn: Option<crate::spawn::Backend>,
 }
 
 /// One `[component.<name>.build]` table.
@@ -107,6 +111,7 @@ struct RawManifest {
 struct RawTree {
     cancel_grace: Option<String>,
     max_depth: Option<u32>,
+    spawn: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +138,7 @@ struct RawComponent {
     build: Option<RawBuild>,
     limits: Option<RawLimits>,
     grants: Option<RawGrants>,
+    spawn: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +310,11 @@ impl Manifest {
                     }
                 }
             };
-            components.insert(name.clone(), ComponentSpec { name, source, build, limits, grants });
+            let spawn = match c.spawn {
+                None => None,
+                Some(b) => Some(b.parse().map_err(|e| err(format!("`{key}.spawn`: {e}")))?),
+            };
+            components.insert(name.clone(), ComponentSpec { name, source, build, limits, grants, spawn });
         }
 
         let root_name = raw.root.name.unwrap_or_else(|| "root".to_string());
@@ -329,6 +339,10 @@ impl Manifest {
             Some(_) => return Err(err("`root.args`: must be an array (positional) or a table (by name)".to_string())),
         };
         let max_depth = raw.tree.as_ref().and_then(|t| t.max_depth);
+        let spawn = match raw.tree.as_ref().and_then(|t| t.spawn.as_deref()) {
+            None => crate::spawn::Backend::default(),
+            Some(b) => b.parse().map_err(|e| err(format!("`tree.spawn`: {e}")))?,
+        };
         let cancel_grace = match raw.tree.and_then(|t| t.cancel_grace) {
             None => crate::nursery::DEFAULT_GRACE,
             Some(text) => parse_duration(&text).ok_or_else(|| {
@@ -338,6 +352,7 @@ impl Manifest {
         Ok(Manifest {
             cancel_grace,
             max_depth,
+            spawn,
             file: file.to_path_buf(),
             dir,
             root: RootSpec { name: root_name, component: raw.root.component, func, args },

@@ -14,10 +14,10 @@ use crate::context::{CallerContext, Receiver, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::manifest::valid_name;
 use crate::sandbox::{Grants, LimitExceeded};
-use crate::spawn::{new_uid, spawn_actor};
+use crate::spawn::forkserver::Zygote;
+use crate::spawn::{new_uid, Backend, Killer, Process, SpawnPolicy};
 use crate::wire::{self, ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
 use std::collections::HashMap;
-use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -47,6 +47,32 @@ pub struct TreeInfo {
     pub grace: Duration,
     /// Deepest an actor may be (root = 0), if limited.
     pub max_depth: Option<u32>,
+    /// Which backend starts each actor.
+    pub spawn: SpawnPolicy,
+}
+
+impl TreeInfo {
+    /// True if some spawn in this tree may use the forkserver, so its
+    /// driver must start a zygote.
+    fn may_fork(&self) -> bool {
+        match self.spawn.forced {
+            Some(b) => b == Backend::Forkserver,
+            None => {
+                self.spawn.default == Backend::Forkserver
+                    || self.components.iter().any(|c| c.spawn == Some(Backend::Forkserver))
+            }
+        }
+    }
+}
+
+/// How to start one child, beyond its name and component.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Narrow its capabilities (default: its component's); asking for one
+    /// the spawner does not hold is a `denied` error.
+    pub grants: Option<Grants>,
+    /// Start it with this backend (unless the run forces one).
+    pub backend: Option<Backend>,
 }
 
 /// Environment variable naming the tree an actor process belongs to.
@@ -87,12 +113,15 @@ pub struct ActorCtx {
     /// may grant whatever the manifest says).
     pub grants: Option<Grants>,
     children: Mutex<Vec<Weak<ChildActor>>>,
+    /// The tree's zygote, started on first need; only the tree's driver
+    /// has one (actors get its address in their `StartActor`).
+    zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
 }
 
 impl ActorCtx {
     /// Context for a native program that drives a tree from outside it.
     pub fn native(tree: TreeInfo) -> Arc<ActorCtx> {
-        Self::new(
+        let mut ctx = Self::new(
             ActorInfo {
                 name: "tractor-host".into(),
                 uid: "host".into(),
@@ -104,7 +133,33 @@ impl ActorCtx {
             tree,
             true,
             None,
-        )
+        );
+        Arc::get_mut(&mut ctx).expect("just made").zygote = Some(Default::default());
+        ctx
+    }
+
+    /// The spawn policy children of this actor get, with the zygote's
+    /// address once (for a driver) the zygote runs.
+    async fn spawn_policy(&self) -> Result<SpawnPolicy, RemoteError> {
+        let mut policy = self.tree.spawn.clone();
+        if let (Some(cell), None) = (&self.zygote, &policy.zygote) {
+            if self.tree.may_fork() {
+                let z = cell
+                    .get_or_init(|| async {
+                        Zygote::start(&self.tree.host_exe, &self.tree.id, &self.tree.components)
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                    .await;
+                match z {
+                    Ok(z) => policy.zygote = Some(z.addr.clone()),
+                    Err(e) => {
+                        return Err(self.error(ErrorKind::SpawnFailed, format!("cannot start the forkserver: {e}")))
+                    }
+                }
+            }
+        }
+        Ok(policy)
     }
 
     /// Context for an actor process.
@@ -124,6 +179,7 @@ impl ActorCtx {
             cancelled_by: Mutex::new(None),
             grants,
             children: Mutex::new(Vec::new()),
+            zygote: None,
         })
     }
 
@@ -180,6 +236,8 @@ pub struct ChildActor {
     result: watch::Sender<Option<Outcome>>,
     exited: watch::Sender<bool>,
     grace: Duration,
+    killer: Killer,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for ChildActor {
@@ -198,6 +256,11 @@ impl ChildActor {
     /// Its identity.
     pub fn info(&self) -> &ActorInfo {
         &self.info
+    }
+
+    /// The backend that started it.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// True once its process has exited and been reaped.
@@ -328,14 +391,14 @@ impl ChildActor {
             return;
         }
         tracing::warn!(
-            "actor '{}' (pid {}) did not exit within {:?} of being cancelled: sending {name}",
+            "actor '{}' (pid {}, {}) did not exit within {:?} of being cancelled: sending {name}",
             self.info.name,
             self.info.pid,
+            self.backend,
             self.grace
         );
         self.state.lock().unwrap().forced = Some(name);
-        // SAFETY: plain kill(2); the pid is not reaped yet (exited is false).
-        unsafe { libc::kill(self.info.pid as libc::pid_t, signal) };
+        self.killer.signal(signal);
     }
 
     /// Wait for the outcome of a `run-in-actor` child.
@@ -380,7 +443,7 @@ async fn spawn_child(
     name: &str,
     component: Option<&str>,
     run: Option<(String, ciborium::Value)>,
-    grants: Option<Grants>,
+    opts: SpawnOptions,
     on_end: OnEnd,
 ) -> Result<Arc<ChildActor>, RemoteError> {
     if !valid_name(name) {
@@ -404,7 +467,7 @@ async fn spawn_child(
     let entry = ctx.tree.components.iter().find(|c| c.name == component).expect("checked above");
     // Never more than the spawner holds: the child gets the grants asked for
     // (by default, its component's), if the spawner has every one of them.
-    let grants = grants.unwrap_or_else(|| entry.grants.clone());
+    let grants = opts.grants.unwrap_or_else(|| entry.grants.clone());
     if let Some(mine) = &ctx.grants {
         grants.within(mine).map_err(|cap| {
             ctx.error(
@@ -413,9 +476,12 @@ async fn spawn_child(
             )
         })?;
     }
-    let spawned = spawn_actor(&ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id)
-        .await
-        .map_err(|e| ctx.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}`: {e}")))?;
+    let policy = ctx.spawn_policy().await?;
+    let backend = policy.choose(opts.backend, entry.spawn);
+    let spawned =
+        crate::spawn::spawn(backend, &ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id, policy.zygote.as_deref())
+            .await
+            .map_err(|e| ctx.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}` ({backend}): {e}")))?;
     let info = ActorInfo {
         name: name.to_string(),
         uid: new_uid(),
@@ -433,10 +499,12 @@ async fn spawn_child(
         grace_ms: ctx.tree.grace.as_millis() as u64,
         max_depth: ctx.tree.max_depth,
         grants,
+        tree_id: ctx.tree.id.clone(),
+        spawn: policy,
         run: run.map(|(func, args)| RunRequest { id: RUN_ONCE_ID, func, args }),
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(Msg::Start(start)).expect("receiver alive");
+    tx.send(Msg::Start(Box::new(start))).expect("receiver alive");
     let child = Arc::new(ChildActor {
         info,
         run_once,
@@ -445,6 +513,8 @@ async fn spawn_child(
         result: watch::channel(None).0,
         exited: watch::channel(false).0,
         grace: ctx.tree.grace,
+        killer: spawned.process.killer(),
+        backend,
     });
     {
         let mut list = ctx.children.lock().unwrap();
@@ -453,7 +523,7 @@ async fn spawn_child(
     }
     let (read, write) = spawned.sock.into_split();
     let writer = tokio::spawn(wire::pump(write, rx));
-    tokio::spawn(supervise(child.clone(), read, writer, spawned.child, on_end));
+    tokio::spawn(supervise(child.clone(), read, writer, spawned.process, on_end));
     Ok(child)
 }
 
@@ -463,7 +533,7 @@ async fn supervise(
     child: Arc<ChildActor>,
     read: tokio::net::unix::OwnedReadHalf,
     writer: tokio::task::JoinHandle<()>,
-    mut proc: tokio::process::Child,
+    mut proc: Process,
     on_end: OnEnd,
 ) {
     let mut failure: Option<RemoteError> = None;
@@ -488,7 +558,7 @@ async fn supervise(
                     ErrorKind::Protocol,
                     format!("protocol error from actor '{}': unexpected message {other:?}", child.info.name),
                 ));
-                let _ = proc.start_kill();
+                proc.killer().signal(libc::SIGKILL);
                 break;
             }
             Err(wire::FrameError::Closed) => break,
@@ -496,7 +566,7 @@ async fn supervise(
                 failure.get_or_insert(
                     child.err(ErrorKind::Protocol, format!("protocol error from actor '{}': {e}", child.info.name)),
                 );
-                let _ = proc.start_kill();
+                proc.killer().signal(libc::SIGKILL);
                 break;
             }
         }
@@ -519,13 +589,12 @@ async fn supervise(
             RemoteError::cancelled(format!("actor '{}' was cancelled by '{by}'{how}", child.info.name))
                 .with_actor(&child.info.name, &child.info.uid)
         }
-        (None, Ok(s)) if s.success() => {
+        (None, s) if s.success() => {
             child.err(ErrorKind::ActorDied, format!("actor '{}' exited without reporting a result", child.info.name))
         }
-        (None, Ok(s)) => child.err(ErrorKind::ActorDied, format!("actor '{}' died: {}", child.info.name, describe(s))),
-        (None, Err(e)) => child.err(ErrorKind::ActorDied, format!("actor '{}': cannot reap: {e}", child.info.name)),
+        (None, s) => child.err(ErrorKind::ActorDied, format!("actor '{}' died: {s}", child.info.name)),
     };
-    let clean_exit = failure.is_none() && matches!(&status, Ok(s) if s.success());
+    let clean_exit = failure.is_none() && status.success();
     // An actor-level failure report beats the generic death message, even
     // from a child we were cancelling: it failed before it could comply.
     let death = failure.unwrap_or(death);
@@ -575,15 +644,6 @@ fn settle(child: &ChildActor, id: u64, outcome: Outcome) {
         child.result.send_replace(Some(outcome));
     } else if let Some(tx) = child.state.lock().unwrap().pending.remove(&id) {
         let _ = tx.send(outcome);
-    }
-}
-
-/// "killed by signal 9" / "exited with status 3".
-fn describe(s: &std::process::ExitStatus) -> String {
-    match (s.code(), s.signal()) {
-        (Some(c), _) => format!("exited with status {c}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => s.to_string(),
     }
 }
 
@@ -846,14 +906,12 @@ impl Nursery {
     }
 
     /// Start a child; see [`Nursery::start_actor`] and [`Nursery::run_in_actor`].
-    /// `grants` narrows its capabilities (default: its component's); asking
-    /// for one the caller does not hold is a `denied` error.
     pub async fn spawn(
         &self,
         name: &str,
         component: Option<&str>,
         run: Option<(String, ciborium::Value)>,
-        grants: Option<Grants>,
+        opts: SpawnOptions,
     ) -> Result<Portal, RemoteError> {
         self.check_open()?;
         let weak = Arc::downgrade(&self.inner);
@@ -862,7 +920,7 @@ impl Nursery {
                 inner.child_ended(o);
             }
         });
-        let child = spawn_child(&self.inner.ctx, name, component, run, grants, on_end).await?;
+        let child = spawn_child(&self.inner.ctx, name, component, run, opts, on_end).await?;
         self.inner.state.lock().unwrap().children.push(child.clone());
         // A cancel that raced with the spawn must still reach the new child.
         if self.inner.scope.is_cancelled() {
@@ -874,7 +932,7 @@ impl Nursery {
     /// Start a long-lived child that serves `portal.run` calls until
     /// cancelled. `component` defaults to the caller's own.
     pub async fn start_actor(&self, name: &str, component: Option<&str>) -> Result<Portal, RemoteError> {
-        self.spawn(name, component, None, None).await
+        self.spawn(name, component, None, SpawnOptions::default()).await
     }
 
     /// Start a child that runs export `func` with `args` once, then exits.
@@ -885,7 +943,7 @@ impl Nursery {
         func: &str,
         args: ciborium::Value,
     ) -> Result<Portal, RemoteError> {
-        self.spawn(name, component, Some((func.to_string(), args)), None).await
+        self.spawn(name, component, Some((func.to_string(), args)), SpawnOptions::default()).await
     }
 
     /// True once a child failed, or every `run-in-actor` child has its

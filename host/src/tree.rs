@@ -4,7 +4,7 @@ use crate::component::{self, build, cache};
 use crate::error::RemoteError;
 use crate::manifest::Manifest;
 use crate::nursery::{ActorCtx, Nursery, Outcome, TreeInfo, TREE_ENV};
-use crate::spawn::new_uid;
+use crate::spawn::{new_uid, Backend, SpawnPolicy};
 use crate::wire::ComponentEntry;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
@@ -40,6 +40,7 @@ impl Tree {
                 cwasm,
                 limits: spec.limits.clone(),
                 grants: spec.grants.clone(),
+                spawn: spec.spawn,
             });
         }
         // A tree id given in the environment is kept, so a supervisor (or a
@@ -47,8 +48,21 @@ impl Tree {
         let id = std::env::var(TREE_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(new_uid);
         Ok(Tree {
             manifest: manifest.clone(),
-            info: TreeInfo { host_exe, components, id, grace: manifest.cancel_grace, max_depth: manifest.max_depth },
+            info: TreeInfo {
+                host_exe,
+                components,
+                id,
+                grace: manifest.cancel_grace,
+                max_depth: manifest.max_depth,
+                spawn: SpawnPolicy { forced: None, default: manifest.spawn, zygote: None },
+            },
         })
+    }
+
+    /// Force every spawn of this tree onto `backend` (what `tractor-host run
+    /// --spawn` does), whatever the manifest or the guests ask for.
+    pub fn force_backend(&mut self, backend: Backend) {
+        self.info.spawn.forced = Some(backend);
     }
 
     /// A spawning context for a native program driving this tree.

@@ -51,7 +51,7 @@ pub mod wit {
 
 pub use ciborium::Value;
 pub use wit::identity::ActorInfo;
-pub use wit::types::{DirGrant, Error, ErrorKind, ErrorNode, Grants};
+pub use wit::types::{DirGrant, Error, ErrorKind, ErrorNode, Grants, SpawnBackend, SpawnOptions};
 
 /// Result with tractor's [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -283,7 +283,7 @@ impl Nursery {
     /// Start a daemon child with its capabilities narrowed to `grants`
     /// (each must be one this actor holds; see [`grants`]).
     pub fn start_actor_with(&self, name: &str, component: Option<&str>, grants: &Grants) -> Result<Portal> {
-        Ok(Portal { inner: self.inner.start_actor_with(name, component, grants)? })
+        self.start_actor_opts(name, component, &SpawnOptions { grants: Some(grants.clone()), backend: None })
     }
 
     /// Start a run-once child with its capabilities narrowed to `grants`.
@@ -295,7 +295,25 @@ impl Nursery {
         args: &A,
         grants: &Grants,
     ) -> Result<Portal> {
-        Ok(Portal { inner: self.inner.run_in_actor_with(name, component, func, &encode_args(args)?, grants)? })
+        let opts = SpawnOptions { grants: Some(grants.clone()), backend: None };
+        self.run_in_actor_opts(name, component, func, args, &opts)
+    }
+
+    /// Start a daemon child with `opts` (narrowed grants, a spawn backend).
+    pub fn start_actor_opts(&self, name: &str, component: Option<&str>, opts: &SpawnOptions) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.start_actor_with(name, component, opts)? })
+    }
+
+    /// Start a run-once child with `opts` (narrowed grants, a spawn backend).
+    pub fn run_in_actor_opts<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        func: &str,
+        args: &A,
+        opts: &SpawnOptions,
+    ) -> Result<Portal> {
+        Ok(Portal { inner: self.inner.run_in_actor_with(name, component, func, &encode_args(args)?, opts)? })
     }
 
     /// Cancel every child and wait until they have exited.

@@ -63,6 +63,28 @@ pub fn link(engine: &Engine, component_name: &str, cwasm: &Path) -> Result<Linke
     Ok(Linked { pre, exports })
 }
 
+/// Components loaded and linked in this process, by `.cwasm` path: every
+/// actor of a process that runs the same component shares one.
+fn linked_cache() -> &'static Mutex<HashMap<std::path::PathBuf, Arc<Linked>>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<Linked>>>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// `entry` loaded and linked, from this process's cache if it is there.
+fn linked(engine: &Engine, entry: &ComponentEntry) -> Result<Arc<Linked>, (ErrorKind, String)> {
+    if let Some(hit) = linked_cache().lock().unwrap().get(&entry.cwasm) {
+        return Ok(hit.clone());
+    }
+    let l = Arc::new(link(engine, &entry.name, &entry.cwasm)?);
+    linked_cache().lock().unwrap().insert(entry.cwasm.clone(), l.clone());
+    Ok(l)
+}
+
+/// Load and link `entry` into the cache now (see `actor::preload`).
+pub fn preload(engine: &Engine, entry: &ComponentEntry) -> Result<(), RemoteError> {
+    linked(engine, entry).map(|_| ()).map_err(|(kind, msg)| RemoteError::new(kind, msg))
+}
+
 /// A component loaded and linked once per actor process; every instance
 /// of the actor (the main one, one per open context) comes from it.
 pub struct GuestTemplate {
@@ -98,7 +120,7 @@ struct Export {
 }
 
 /// Advances the engine's epoch every [`TICK`] while any instance of this
-/// process is running wasm, so it reaches its epoch callback (yield, or trap
+/// process (of any actor in it) is running wasm, so it reaches its epoch callback (yield, or trap
 /// if interrupted). Instances blocked in host calls, and idle actors, cost
 /// no wakeups: the thread parks until some store enters wasm again.
 #[derive(Clone)]
@@ -118,6 +140,13 @@ struct TickerShared {
 pub const TICK: Duration = Duration::from_millis(2);
 
 impl Ticker {
+    /// The process's ticker, started on first use (never in the zygote,
+    /// which must stay single-threaded: it only preloads components).
+    fn get(engine: &Engine) -> Ticker {
+        static TICKER: std::sync::OnceLock<Ticker> = std::sync::OnceLock::new();
+        TICKER.get_or_init(|| Ticker::start(engine.clone())).clone()
+    }
+
     fn start(engine: Engine) -> Ticker {
         let shared = Arc::new(TickerShared {
             stores: Mutex::new(Vec::new()),
@@ -177,15 +206,15 @@ pub type InterruptFlag = Arc<AtomicBool>;
 impl GuestTemplate {
     /// Load the precompiled component at `cwasm` and link it.
     pub fn load(engine: &Engine, entry: &ComponentEntry, who: (&str, &str)) -> Result<GuestTemplate, RemoteError> {
-        let linked = link(engine, &entry.name, &entry.cwasm)
-            .map_err(|(kind, msg)| RemoteError::new(kind, msg).with_actor(who.0, who.1))?;
+        let linked =
+            linked(engine, entry).map_err(|(kind, msg)| RemoteError::new(kind, msg).with_actor(who.0, who.1))?;
         Ok(GuestTemplate {
             engine: engine.clone(),
             cpu_budget: entry.limits.cpu_ms_per_call.map(|ms| (ms.div_ceil(TICK.as_millis() as u64).max(1), ms)),
-            ticker: Ticker::start(engine.clone()),
-            pre: linked.pre,
+            ticker: Ticker::get(engine),
+            pre: linked.pre.clone(),
             component_name: entry.name.clone(),
-            exports: Arc::new(linked.exports.into_iter().map(|(name, _)| name).collect()),
+            exports: Arc::new(linked.exports.iter().map(|(name, _)| name.clone()).collect()),
         })
     }
 

@@ -6,8 +6,9 @@
 
 use crate::context::{CalleeContext, CallerContext, Receiver};
 use crate::error::{ErrorKind, RemoteError};
-use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal};
+use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal, SpawnOptions};
 use crate::sandbox::{AddrRule, DirGrant, Grants, MemoryLimiter};
+use crate::spawn::Backend;
 use crate::wire::ContextOutcome;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -639,9 +640,9 @@ impl runtime::HostNursery for ActorState {
         this: Resource<NurseryRes>,
         name: String,
         component: Option<String>,
-        grants: types::Grants,
+        options: types::SpawnOptions,
     ) -> R<Wit<Resource<PortalRes>>> {
-        self.spawn(this, name, component, None, Some(grants)).await
+        self.spawn(this, name, component, None, Some(options)).await
     }
 
     async fn run_in_actor(
@@ -662,9 +663,9 @@ impl runtime::HostNursery for ActorState {
         component: Option<String>,
         func: String,
         args: Vec<u8>,
-        grants: types::Grants,
+        options: types::SpawnOptions,
     ) -> R<Wit<Resource<PortalRes>>> {
-        self.spawn(this, name, component, Some((func, args)), Some(grants)).await
+        self.spawn(this, name, component, Some((func, args)), Some(options)).await
     }
 
     async fn wait(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
@@ -714,8 +715,9 @@ impl ActorState {
         name: String,
         component: Option<String>,
         run: Option<(String, Vec<u8>)>,
-        grants: Option<types::Grants>,
+        options: Option<types::SpawnOptions>,
     ) -> R<Wit<Resource<PortalRes>>> {
+        let (grants, backend) = options.map_or((None, None), |o| (o.grants, o.backend));
         let run = match run.map(|(func, args)| self.parse_args(&func, &args).map(|a| (func, a))).transpose() {
             Ok(r) => r,
             Err(e) => return wit(Err(e)),
@@ -724,8 +726,14 @@ impl ActorState {
             Ok(g) => g,
             Err(e) => return wit(Err(e)),
         };
+        let backend = backend.map(|b| match b {
+            types::SpawnBackend::Exec => Backend::Exec,
+            types::SpawnBackend::Forkserver => Backend::Forkserver,
+            types::SpawnBackend::Thread => Backend::Thread,
+        });
         let n = self.table.get(&this)?.nursery.clone();
-        let r = self.scopes().guard(n.spawn(&name, component.as_deref(), run, grants)).await.and_then(|r| r);
+        let opts = SpawnOptions { grants, backend };
+        let r = self.scopes().guard(n.spawn(&name, component.as_deref(), run, opts)).await.and_then(|r| r);
         self.push_portal(r)
     }
 

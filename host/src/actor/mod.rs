@@ -43,12 +43,25 @@ fn return_grace(ctx: &ActorCtx) -> Duration {
 /// abandoned (and the instance replaced).
 const CALL_CANCEL_GRACE: Duration = Duration::from_millis(50);
 
-/// Entry point of an actor process; returns the process exit code.
+/// Entry point of an `exec` actor process; returns the process exit code.
+pub fn main() -> i32 {
+    // SAFETY: called once, first thing in the actor process.
+    match unsafe { spawn::inherited_pipe() } {
+        Ok(sock) => run_blocking(sock),
+        Err(e) => {
+            eprintln!("tractor actor: no parent pipe on fd {}: {e} (this subcommand is internal)", spawn::ACTOR_FD);
+            64
+        }
+    }
+}
+
+/// Run an actor whose parent is on the other end of `sock`, on a runtime of
+/// its own, until it ends; returns its exit code.
 ///
 /// One thread runs everything (wasm yields to the other tasks at every
 /// epoch tick): cross-thread wakeups were the largest cost of a message
 /// round trip, and parallelism comes from actors, one process each.
-pub fn main() -> i32 {
+pub fn run_blocking(sock: std::os::unix::net::UnixStream) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -56,25 +69,32 @@ pub fn main() -> i32 {
             return 70;
         }
     };
-    let code = rt.block_on(run());
+    let code = rt.block_on(run_on(sock));
     // Do not wait for stray blocking tasks (e.g. a guest stuck in a host
-    // call we abandoned): the process is done.
+    // call we abandoned): the actor is done.
     rt.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
-async fn run() -> i32 {
-    // SAFETY: called once, first thing in the actor process.
-    let sock = match unsafe { spawn::inherited_pipe() }.and_then(tokio::net::UnixStream::from_std) {
+/// Load and link `entry` into this process's component cache ahead of time
+/// (the forkserver's zygote does this for every component of its tree).
+pub fn preload(engine: &wasmtime::Engine, entry: &crate::wire::ComponentEntry) -> Result<(), RemoteError> {
+    guest::preload(engine, entry)
+}
+
+/// The actor itself, on the current runtime: read its `Start`, load its
+/// component, serve its parent over `sock` until done.
+pub async fn run_on(sock: std::os::unix::net::UnixStream) -> i32 {
+    let sock = match sock.set_nonblocking(true).and_then(|_| tokio::net::UnixStream::from_std(sock)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tractor actor: no parent pipe on fd {}: {e} (this subcommand is internal)", spawn::ACTOR_FD);
+            eprintln!("tractor actor: cannot use the parent pipe: {e}");
             return 64;
         }
     };
     let (mut read, write) = sock.into_split();
     let start = match wire::read_msg(&mut read).await {
-        Ok(Msg::Start(s)) => s,
+        Ok(Msg::Start(s)) => *s,
         Ok(other) => {
             eprintln!("tractor actor: protocol error from parent: expected Start, got {other:?}");
             return 65;
@@ -106,9 +126,10 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
         TreeInfo {
             host_exe: exe,
             components: start.components.clone(),
-            id: std::env::var(crate::nursery::TREE_ENV).unwrap_or_default(),
+            id: start.tree_id.clone(),
             grace: Duration::from_millis(start.grace_ms),
             max_depth: start.max_depth,
+            spawn: start.spawn.clone(),
         },
         false,
         Some(start.grants.clone()),
@@ -239,7 +260,7 @@ async fn serve(start: StartActor, read: tokio::net::unix::OwnedReadHalf, out: mp
         let _ = out.send(Msg::Failed { error: e });
         1
     };
-    let engine = match component::engine() {
+    let engine = match component::shared_engine() {
         Ok(e) => e,
         Err(e) => return fail(RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1)),
     };

@@ -23,3 +23,15 @@ pub fn engine() -> Result<Engine> {
     config.concurrency_support(false);
     Engine::new(&config).map_err(|e| anyhow!("cannot configure the wasmtime engine: {e:#}"))
 }
+
+/// This process's engine, created on first use. Every actor in a process
+/// (one per process with `exec`, many with `thread`, and the forkserver's
+/// zygote with its children) shares it, and so its loaded components.
+pub fn shared_engine() -> Result<Engine> {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    if let Some(e) = ENGINE.get() {
+        return Ok(e.clone());
+    }
+    let e = engine()?;
+    Ok(ENGINE.get_or_init(|| e).clone())
+}

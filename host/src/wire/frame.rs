@@ -48,6 +48,12 @@ pub fn encode(msg: &Msg) -> Result<Vec<u8>, FrameError> {
 
 /// Append `msg` as one frame to `buf`; on error `buf` is left as it was.
 pub fn encode_into(msg: &Msg, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+    encode_frame(msg, buf)
+}
+
+/// Append any serializable message (a [`Msg`], a
+/// [`ZygoteMsg`](super::ZygoteMsg)) as one frame to `buf`.
+pub fn encode_frame<T: serde::Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), FrameError> {
     let at = buf.len();
     buf.extend_from_slice(&[0; 4]);
     if let Err(e) = ciborium::into_writer(msg, &mut *buf) {
@@ -90,6 +96,11 @@ pub async fn pump<W: AsyncWrite + Unpin>(mut w: W, mut rx: tokio::sync::mpsc::Un
 
 /// Decode one frame body (without its length prefix).
 pub fn decode(body: &[u8]) -> Result<Msg, FrameError> {
+    decode_as(body)
+}
+
+/// Decode one frame body as any message type.
+pub fn decode_as<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     ciborium::from_reader(body).map_err(|e| FrameError::Decode(e.to_string()))
 }
 
@@ -115,6 +126,11 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<us
 
 /// Read one message; `Err(FrameError::Closed)` on a clean EOF.
 pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, FrameError> {
+    read_frame(r).await
+}
+
+/// Read one frame of any message type; `Err(FrameError::Closed)` on a clean EOF.
+pub async fn read_frame<T: serde::de::DeserializeOwned, R: AsyncRead + Unpin>(r: &mut R) -> Result<T, FrameError> {
     let mut head = [0u8; 4];
     match read_full(r, &mut head).await? {
         0 => return Err(FrameError::Closed),
@@ -130,7 +146,7 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, FrameError
     if got < len {
         return Err(FrameError::Truncated { got, want: len });
     }
-    decode(&body)
+    decode_as(&body)
 }
 
 /// Write one message and flush it.

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
     /// Who the child is and what it runs; the first frame a child receives.
-    Start(StartActor),
+    Start(Box<StartActor>),
     /// Call an export of the child's component.
     Call(RunRequest),
     /// Cancel call `id` (queued or running); the child answers it with a
@@ -149,6 +149,10 @@ pub struct StartActor {
     pub max_depth: Option<u32>,
     /// The capabilities this actor has.
     pub grants: crate::sandbox::Grants,
+    /// Id of the tree (what `TRACTOR_TREE` says in every actor process).
+    pub tree_id: String,
+    /// How this actor starts its own children.
+    pub spawn: crate::spawn::SpawnPolicy,
     /// For `run-in-actor` children: the one call to make, after which the
     /// child exits. `None` for daemons.
     pub run: Option<RunRequest>,
@@ -167,4 +171,55 @@ pub struct ComponentEntry {
     /// Capabilities an actor running it gets unless its spawner narrows them.
     #[serde(default)]
     pub grants: crate::sandbox::Grants,
+    /// How actors running it are started, if the manifest says.
+    #[serde(default)]
+    pub spawn: Option<crate::spawn::Backend>,
+}
+
+/// Messages between the tree's zygote (the forkserver) and the actors that
+/// ask it for children; one connection per forked actor, which lives as
+/// long as that actor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ZygoteMsg {
+    /// Creator → zygote, first frame on its control pipe: load these
+    /// components and listen on the abstract socket `addr`.
+    Init {
+        /// Every component of the tree.
+        components: Vec<ComponentEntry>,
+        /// Abstract unix socket name to listen on.
+        addr: String,
+    },
+    /// Zygote → creator: listening, and single-threaded (safe to fork).
+    Listening {
+        /// The zygote's pid.
+        pid: u32,
+    },
+    /// Requester → zygote, with the new actor's end of its socket pair
+    /// attached (`SCM_RIGHTS`): fork an actor process on it.
+    Fork {
+        /// Make the actor lead a new process group.
+        new_group: bool,
+    },
+    /// Zygote → requester: the actor process is running.
+    Forked {
+        /// Its pid.
+        pid: u32,
+    },
+    /// Zygote → requester: no actor was started.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Requester → zygote: deliver this signal to the actor.
+    Signal {
+        /// Signal number.
+        signal: i32,
+    },
+    /// Zygote → requester: the actor ended and was reaped.
+    Exited {
+        /// Exit code, if it exited.
+        code: Option<i32>,
+        /// Signal number, if it was killed.
+        signal: Option<i32>,
+    },
 }

@@ -1,4 +1,4 @@
-//! Starting actor processes.
+//! The `exec` backend: a fresh process per actor.
 //!
 //! An actor process is the host binary re-executed with the hidden `__actor`
 //! subcommand. Its end of a fresh socket pair is installed as fd 3
@@ -18,21 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Mutex, OnceLock};
 
+use super::{Inner, KillVia, Killer, Process, Spawned};
+
 /// The file descriptor on which an actor process finds its parent's pipe.
 pub const ACTOR_FD: i32 = 3;
 
 /// The hidden subcommand that turns the host binary into an actor process.
 pub const ACTOR_SUBCOMMAND: &str = "__actor";
-
-/// A freshly started actor process and our end of its pipe.
-pub struct Spawned {
-    /// The process (killed if dropped while still running).
-    pub child: tokio::process::Child,
-    /// Our end of the socket pair.
-    pub sock: tokio::net::UnixStream,
-    /// Its pid.
-    pub pid: u32,
-}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -58,6 +50,20 @@ fn fork_thread() -> &'static Mutex<std_mpsc::Sender<Job>> {
 /// With `new_group`, the child leads a new process group (the root of a
 /// tree does this, so the whole tree can be signalled at once).
 pub async fn spawn_actor(exe: &Path, new_group: bool, tree_id: &str) -> std::io::Result<Spawned> {
+    let (child, sock) = start(exe, ACTOR_SUBCOMMAND, new_group, tree_id).await?;
+    let pid = child.id().unwrap_or(0);
+    let killer = Killer(KillVia::Pid(pid as libc::pid_t));
+    Ok(Spawned { process: Process { inner: Inner::Exec(child), killer }, sock, pid })
+}
+
+/// Start `exe <subcommand>` on the fork thread with a fresh socket pair on
+/// its fd 3; returns the child and our end.
+pub(super) async fn start(
+    exe: &Path,
+    subcommand: &'static str,
+    new_group: bool,
+    tree_id: &str,
+) -> std::io::Result<(tokio::process::Child, tokio::net::UnixStream)> {
     let (ours, theirs) = StdUnixStream::pair()?;
     let handle = tokio::runtime::Handle::current();
     let exe: PathBuf = exe.to_path_buf();
@@ -65,7 +71,7 @@ pub async fn spawn_actor(exe: &Path, new_group: bool, tree_id: &str) -> std::io:
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let _rt = handle.enter();
-        let _ = tx.send(fork_exec(&exe, OwnedFd::from(theirs), new_group, &tree_id));
+        let _ = tx.send(fork_exec(&exe, subcommand, OwnedFd::from(theirs), new_group, &tree_id));
     });
     fork_thread()
         .lock()
@@ -74,16 +80,21 @@ pub async fn spawn_actor(exe: &Path, new_group: bool, tree_id: &str) -> std::io:
         .map_err(|_| std::io::Error::other("fork thread is gone"))?;
     let child = rx.await.map_err(|_| std::io::Error::other("fork thread dropped the request"))??;
     ours.set_nonblocking(true)?;
-    let sock = tokio::net::UnixStream::from_std(ours)?;
-    let pid = child.id().unwrap_or(0);
-    Ok(Spawned { child, sock, pid })
+    Ok((child, tokio::net::UnixStream::from_std(ours)?))
 }
 
-fn fork_exec(exe: &Path, theirs: OwnedFd, new_group: bool, tree_id: &str) -> std::io::Result<tokio::process::Child> {
+/// Fork and exec `exe <subcommand>` with `theirs` as its fd 3.
+fn fork_exec(
+    exe: &Path,
+    subcommand: &str,
+    theirs: OwnedFd,
+    new_group: bool,
+    tree_id: &str,
+) -> std::io::Result<tokio::process::Child> {
     let parent = std::process::id() as libc::pid_t;
     let fd = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg(ACTOR_SUBCOMMAND).stdin(std::process::Stdio::null()).env(crate::nursery::TREE_ENV, tree_id);
+    cmd.arg(subcommand).stdin(std::process::Stdio::null()).env(crate::nursery::TREE_ENV, tree_id);
     if new_group {
         cmd.process_group(0);
     }
@@ -133,16 +144,4 @@ pub unsafe fn inherited_pipe() -> std::io::Result<StdUnixStream> {
     }
     sock.set_nonblocking(true)?;
     Ok(sock)
-}
-
-/// A random id for a new actor (12 hex digits).
-pub fn new_uid() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 6];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
-        let t =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
-        b.copy_from_slice(&(t ^ std::process::id() as u64).to_le_bytes()[..6]);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -1,0 +1,239 @@
+//! Starting actors: three interchangeable backends behind one handle.
+//!
+//! - [`Backend::Exec`] re-executes the host binary with the hidden `__actor`
+//!   subcommand ([`exec`]). Full process isolation; ~3–4 ms a spawn.
+//! - [`Backend::Forkserver`] asks the tree's zygote, a single-threaded
+//!   process that has the engine set up and every component loaded and
+//!   linked, to fork a new actor process ([`forkserver`]). Same isolation,
+//!   a fraction of the start-up cost.
+//! - [`Backend::Thread`] runs the actor on a new thread of the spawning
+//!   process, with its own store, limits and runtime ([`thread`]). No OS
+//!   isolation and no parallelism beyond the parent's process, but the
+//!   cheapest actor there is.
+//!
+//! Whatever the backend, the parent talks to the child over one socket
+//! pair carrying [`Msg`](crate::wire::Msg) frames, and gets a [`Process`] to
+//! wait for and to signal: the rest of the runtime cannot tell them apart.
+
+pub mod exec;
+pub mod forkserver;
+pub mod thread;
+
+pub use exec::{inherited_pipe, ACTOR_FD, ACTOR_SUBCOMMAND};
+pub use forkserver::ZYGOTE_SUBCOMMAND;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tokio::sync::{mpsc, oneshot};
+
+/// How an actor is started (see the module docs for the trade-offs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Re-execute the host binary: one fresh process per actor.
+    #[default]
+    Exec,
+    /// Fork from the tree's zygote: one process per actor, started warm.
+    Forkserver,
+    /// A thread in the spawning actor's process.
+    Thread,
+}
+
+impl Backend {
+    /// Every backend, in the order the docs list them.
+    pub const ALL: [Backend; 3] = [Backend::Exec, Backend::Forkserver, Backend::Thread];
+
+    /// Its manifest / command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Exec => "exec",
+            Backend::Forkserver => "forkserver",
+            Backend::Thread => "thread",
+        }
+    }
+
+    /// True if each actor is an OS process of its own.
+    pub fn is_process(self) -> bool {
+        self != Backend::Thread
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Backend, String> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("unknown spawn backend `{s}` (expected exec, forkserver or thread)"))
+    }
+}
+
+/// Which backend each spawn in a tree uses; travels to every actor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpawnPolicy {
+    /// Set by `tractor-host run --spawn`: overrides everything else.
+    pub forced: Option<Backend>,
+    /// The tree's default (`[tree] spawn`), used when neither the spawning
+    /// guest nor the component's manifest entry chooses.
+    pub default: Backend,
+    /// Address of the tree's zygote, once it runs.
+    pub zygote: Option<String>,
+}
+
+impl SpawnPolicy {
+    /// The backend for one spawn: forced, else asked for by the spawner,
+    /// else the component's, else the tree's default.
+    pub fn choose(&self, asked: Option<Backend>, component: Option<Backend>) -> Backend {
+        self.forced.or(asked).or(component).unwrap_or(self.default)
+    }
+}
+
+/// How an actor ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status code.
+    Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+    /// A thread actor that was stopped from outside (the in-process
+    /// equivalent of a kill).
+    Aborted,
+    /// Its fate is unknown (the zygote that forked it went away).
+    Lost(String),
+}
+
+impl Exit {
+    /// True for a zero exit code.
+    pub fn success(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+
+    fn from_status(s: std::process::ExitStatus) -> Exit {
+        use std::os::unix::process::ExitStatusExt as _;
+        match (s.code(), s.signal()) {
+            (Some(c), _) => Exit::Code(c),
+            (None, Some(sig)) => Exit::Signal(sig),
+            _ => Exit::Lost(s.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exited with status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::Aborted => write!(f, "its thread was stopped"),
+            Exit::Lost(why) => write!(f, "lost: {why}"),
+        }
+    }
+}
+
+/// A running actor, whatever its backend: wait for it, signal it.
+pub struct Process {
+    inner: Inner,
+    killer: Killer,
+}
+
+enum Inner {
+    Exec(tokio::process::Child),
+    Reported(oneshot::Receiver<Exit>),
+}
+
+impl Process {
+    /// Wait until the actor has ended (and, for a process, been reaped).
+    pub async fn wait(&mut self) -> Exit {
+        match &mut self.inner {
+            Inner::Exec(child) => match child.wait().await {
+                Ok(s) => Exit::from_status(s),
+                Err(e) => Exit::Lost(format!("cannot reap: {e}")),
+            },
+            Inner::Reported(rx) => rx.await.unwrap_or_else(|_| Exit::Lost("its supervisor went away".into())),
+        }
+    }
+
+    /// A handle that can signal the actor while someone else waits for it.
+    pub fn killer(&self) -> Killer {
+        self.killer.clone()
+    }
+}
+
+/// Sends signals to an actor. For a thread actor, SIGTERM and SIGKILL both
+/// stop its thread at the next point it yields (every epoch tick in wasm).
+#[derive(Clone, Debug)]
+pub struct Killer(KillVia);
+
+#[derive(Clone, Debug)]
+enum KillVia {
+    Pid(libc::pid_t),
+    Channel(mpsc::UnboundedSender<i32>),
+}
+
+impl Killer {
+    /// Deliver `signal` (a no-op once the actor is gone).
+    pub fn signal(&self, signal: i32) {
+        match &self.0 {
+            // SAFETY: plain kill(2). Callers only signal an actor they have
+            // not yet seen exit, so the pid is not reaped and not reused.
+            KillVia::Pid(pid) => unsafe {
+                libc::kill(*pid, signal);
+            },
+            KillVia::Channel(tx) => {
+                let _ = tx.send(signal);
+            }
+        }
+    }
+}
+
+/// A freshly started actor and our end of its pipe.
+pub struct Spawned {
+    /// The actor, to wait for and signal.
+    pub process: Process,
+    /// Our end of the socket pair.
+    pub sock: tokio::net::UnixStream,
+    /// Its pid (for a thread actor, the pid of the process it lives in).
+    pub pid: u32,
+}
+
+/// Start an actor with `backend`. `new_group` makes a process actor lead a
+/// new process group (the tree's root does, so the whole tree can be
+/// signalled at once); `zygote` is the tree's forkserver address.
+pub async fn spawn(
+    backend: Backend,
+    exe: &Path,
+    new_group: bool,
+    tree_id: &str,
+    zygote: Option<&str>,
+) -> std::io::Result<Spawned> {
+    match backend {
+        Backend::Exec => exec::spawn_actor(exe, new_group, tree_id).await,
+        Backend::Forkserver => {
+            let addr = zygote.ok_or_else(|| {
+                std::io::Error::other(
+                    "this tree has no forkserver (set `spawn = \"forkserver\"` in the manifest's [tree] or on a \
+                     component, or run with --spawn forkserver)",
+                )
+            })?;
+            forkserver::fork_actor(addr, new_group).await
+        }
+        Backend::Thread => thread::spawn_actor(),
+    }
+}
+
+/// A random id for a new actor (12 hex digits).
+pub fn new_uid() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 6];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+        let t =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+        b.copy_from_slice(&(t ^ std::process::id() as u64).to_le_bytes()[..6]);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,53 @@
+//! The `thread` backend: an actor on a thread of its spawner's process.
+//!
+//! The actor runs exactly the code an actor process runs
+//! ([`crate::actor::run_on`]) on a thread of its own with a single-threaded
+//! runtime, and talks to its parent over a socket pair as usual. It gets its
+//! own stores, memory and CPU limits and grants; what it does not get is an
+//! address space of its own (a wasmtime bug is not contained by the OS) or a
+//! core of its own beyond what the process's threads share.
+//!
+//! Signals cannot target a thread, so "killing" a thread actor stops its
+//! runtime at the next point the actor yields (at the latest the next epoch
+//! tick in wasm); dropping its stores and children takes its subtree down
+//! with it, as a process death would.
+
+use super::{Exit, Inner, KillVia, Killer, Process, Spawned};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Start an actor on a new thread of this process.
+pub fn spawn_actor() -> std::io::Result<Spawned> {
+    let (ours, theirs) = StdUnixStream::pair()?;
+    let (kill_tx, kill_rx) = mpsc::unbounded_channel::<i32>();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    std::thread::Builder::new().name("tractor-actor".into()).spawn(move || {
+        let _ = exit_tx.send(run(theirs, kill_rx));
+    })?;
+    ours.set_nonblocking(true)?;
+    let sock = tokio::net::UnixStream::from_std(ours)?;
+    let process = Process { inner: Inner::Reported(exit_rx), killer: Killer(KillVia::Channel(kill_tx)) };
+    Ok(Spawned { process, sock, pid: std::process::id() })
+}
+
+/// The thread's body: serve until the actor ends or is stopped (any signal,
+/// or every handle on it dropped).
+fn run(sock: StdUnixStream, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return Exit::Lost(format!("cannot start tokio: {e}")),
+    };
+    let exit = rt.block_on(async {
+        if let Err(e) = sock.set_nonblocking(true) {
+            return Exit::Lost(format!("cannot set up the pipe: {e}"));
+        }
+        tokio::select! {
+            biased;
+            _ = kill.recv() => Exit::Aborted,
+            code = crate::actor::run_on(sock) => Exit::Code(code),
+        }
+    });
+    rt.shutdown_timeout(Duration::from_millis(100));
+    exit
+}
