@@ -4,6 +4,7 @@
 //! tree is left, and the driving process holds no more file descriptors
 //! than before.
 
+#[macro_use]
 mod common;
 
 use ciborium::Value;
@@ -13,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tractor_host::nursery::Nursery;
+use tractor_host::spawn::Backend;
 use tractor_host::wire::ContextOutcome;
 use tractor_host::ErrorKind;
 
@@ -39,24 +41,51 @@ fn signal(pid: u32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
 }
 
-/// `daemon_tree` under `tractor-host run`, once it says all 7 actors are up.
-fn daemon_tree() -> (Child, String) {
+/// A `tractor-host` process that a failing test kills on its way out.
+struct Host(Child);
+
+impl std::ops::Deref for Host {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `daemon_tree` under `tractor-host run --spawn <backend>`, once it says
+/// all 7 actors are up.
+fn daemon_tree(backend: Backend) -> (Host, String) {
     let id = tractor_host::spawn::new_uid();
     let mut child = Command::new(host_exe())
-        .args(["run", "examples/daemon_tree"])
+        .args(["run", "--spawn", backend.name(), "examples/daemon_tree"])
         .env("TRACTOR_TREE", &id)
         .current_dir(repo())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Host)
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let up = lines.find_map(|l| l.ok().filter(|l| l.contains("tree up:")));
     assert_eq!(up.as_deref(), Some("[root] tree up: 7 actors"));
     // Keep draining stdout so the tree never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    assert_eq!(tree_processes(&id).len(), 8, "tractor-host + 7 actors");
+    let processes = if backend.is_process() { 8 } else { 1 };
+    assert_eq!(tree_processes(&id).len(), processes, "tractor-host + 7 actors ({backend})");
+    assert_eq!(common::zygotes(&id).len(), (backend == Backend::Forkserver) as usize);
     (child, id)
 }
 
@@ -69,18 +98,37 @@ fn stderr_of(child: &mut Child) -> String {
 #[test]
 fn sigkill_of_the_root_takes_the_whole_tree() {
     let _serial = SERIAL.blocking_lock();
-    let (mut root, id) = daemon_tree();
-    signal(root.id(), libc::SIGKILL);
-    root.wait().unwrap();
-    let took = assert_tree_gone_within(&id, Duration::from_secs(1));
-    eprintln!("daemon_tree gone {took:?} after SIGKILL of the root");
+    for backend in Backend::ALL {
+        let (mut root, id) = daemon_tree(backend);
+        signal(root.id(), libc::SIGKILL);
+        root.wait().unwrap();
+        let took = assert_tree_gone_within(&id, Duration::from_secs(1));
+        eprintln!("daemon_tree ({backend}) gone {took:?} after SIGKILL of the root");
+    }
+}
+
+#[test]
+fn sigkill_of_the_zygote_takes_every_forked_actor() {
+    let _serial = SERIAL.blocking_lock();
+    let (mut root, id) = daemon_tree(Backend::Forkserver);
+    signal(common::zygotes(&id)[0], libc::SIGKILL);
+    let status = root.wait().unwrap();
+    let err = stderr_of(&mut root);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("died"), "{err}");
+    assert_tree_gone_within(&id, Duration::from_secs(1));
 }
 
 #[test]
 fn sigterm_and_sigint_tear_the_tree_down_in_order() {
     let _serial = SERIAL.blocking_lock();
-    for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
-        let (mut root, id) = daemon_tree();
+    for (sig, code, backend) in [
+        (libc::SIGTERM, 143, Backend::Exec),
+        (libc::SIGINT, 130, Backend::Exec),
+        (libc::SIGTERM, 143, Backend::Forkserver),
+        (libc::SIGINT, 130, Backend::Thread),
+    ] {
+        let (mut root, id) = daemon_tree(backend);
         let start = Instant::now();
         signal(root.id(), sig);
         assert_eq!(root.wait().unwrap().code(), Some(code));
@@ -88,14 +136,14 @@ fn sigterm_and_sigint_tear_the_tree_down_in_order() {
         let err = stderr_of(&mut root);
         // Orderly: nobody had to be killed.
         assert!(!err.contains("SIGKILL") && !err.contains("sending SIGTERM"), "{err}");
-        assert_no_leftovers(&id);
+        common::assert_all_gone(&id);
     }
 }
 
 #[test]
 fn sigkill_of_an_inner_actor_is_a_remote_error_and_the_tree_goes() {
     let _serial = SERIAL.blocking_lock();
-    let (mut root, id) = daemon_tree();
+    let (mut root, id) = daemon_tree(Backend::Exec);
     let pids = tree_processes(&id);
     // Any actor but the root actor (the host is the parent of the root).
     let root_actor = pids.iter().copied().find(|p| parent_of(*p) == root.id()).unwrap();
@@ -107,7 +155,7 @@ fn sigkill_of_an_inner_actor_is_a_remote_error_and_the_tree_goes() {
     let err = stderr_of(&mut root);
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("actor '{name}' died: killed by signal 9")), "{err}");
-    assert_no_leftovers(&id);
+    common::assert_all_gone(&id);
 }
 
 fn parent_of(pid: u32) -> u32 {
@@ -142,7 +190,7 @@ fn sorted_children(pid: u32) -> Vec<u32> {
     kids
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_trap_mid_stream_fails_only_that_context() {
     let _serial = SERIAL.lock().await;
     let tree = testbed();
@@ -164,8 +212,9 @@ async fn a_trap_mid_stream_fails_only_that_context() {
     assert_no_leftovers(&tree.info.id);
     assert_eq!(open_fds(), fds, "file descriptors leaked");
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
     let _serial = SERIAL.lock().await;
     let tree = testbed();
@@ -184,8 +233,9 @@ async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
     assert_no_leftovers(&tree.info.id);
     assert_eq!(open_fds(), fds, "file descriptors leaked");
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn guest_timeouts_cancel_remote_calls_and_nurseries() {
     let _serial = SERIAL.lock().await;
     let tree = testbed();
@@ -201,8 +251,9 @@ async fn guest_timeouts_cancel_remote_calls_and_nurseries() {
     assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn cancelling_a_spinning_or_blocked_actor_is_prompt() {
     let _serial = SERIAL.lock().await;
     let tree = testbed();
@@ -221,9 +272,14 @@ async fn cancelling_a_spinning_or_blocked_actor_is_prompt() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
+    if !common::backend().is_process() {
+        // SIGSTOP freezes a process; a thread actor shares ours.
+        return;
+    }
     let _serial = SERIAL.lock().await;
     let mut tree = testbed();
     tree.info.grace = Duration::from_millis(200);
@@ -243,8 +299,9 @@ async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
     let _serial = SERIAL.lock().await;
     let tree = testbed();
@@ -258,6 +315,7 @@ async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
         n.wait().await.unwrap();
     }
     eprintln!("200 spawn+cancel cycles: {:?}", start.elapsed());
-    assert!(tree_processes(&tree.info.id).is_empty());
+    assert_eq!(common::tree_actors(&tree.info.id), 0);
     assert_eq!(open_fds(), fds, "file descriptors leaked");
+}
 }

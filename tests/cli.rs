@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{assert_no_leftovers, assert_tree_gone_within, host_exe, repo, testbed};
+use common::{assert_all_gone, assert_tree_gone_within, host_exe, repo, testbed};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use tractor_host::spawn::Backend;
 
 /// A `tractor-host run` invocation tagged with a fresh tree id.
 fn host(args: &[&str]) -> (Command, String) {
@@ -18,10 +19,11 @@ fn host(args: &[&str]) -> (Command, String) {
     (cmd, id)
 }
 
-fn run_example(name: &str) -> (Output, String) {
-    let (mut cmd, id) = host(&["run", &format!("examples/{name}")]);
+/// Run example `name` with every actor started by `backend`.
+fn run_example(name: &str, backend: Backend) -> (Output, String) {
+    let (mut cmd, id) = host(&["run", "--spawn", backend.name(), &format!("examples/{name}")]);
     let out = cmd.output().expect("run tractor-host");
-    assert_no_leftovers(&id);
+    assert_all_gone(&id);
     (out, id)
 }
 
@@ -39,41 +41,49 @@ fn cores() -> usize {
 
 #[test]
 fn single_func_collects_the_childs_pid() {
-    let (out, _) = run_example("single_func");
-    let text = stdout(&out);
-    assert!(out.status.success(), "{}\n{}", text, stderr(&out));
-    let line = text.lines().find(|l| l.contains("Collected subproc")).expect("result line");
-    let pid: u32 = line.rsplit(' ').next().unwrap().parse().expect("a pid");
-    assert!(pid > 0);
+    for backend in Backend::ALL {
+        let (out, _) = run_example("single_func", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{}\n{}", text, stderr(&out));
+        let line = text.lines().find(|l| l.contains("Collected subproc")).expect("result line");
+        let pid: u32 = line.rsplit(' ').next().unwrap().parse().expect("a pid");
+        assert!(pid > 0);
+    }
 }
 
 #[test]
 fn we_are_processes_self_destructs_and_leaves_nothing() {
-    let (out, _) = run_example("we_are_processes");
-    let (text, err) = (stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
-    assert!(text.contains("This process tree will self-destruct in 1 sec..."), "{text}");
-    assert_eq!(text.matches("is running in process").count(), cores(), "{text}");
-    assert!(err.contains("Self Destructed"), "{err}");
+    for backend in Backend::ALL {
+        let (out, _) = run_example("we_are_processes", backend);
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
+        assert!(text.contains("This process tree will self-destruct in 1 sec..."), "{text}");
+        assert_eq!(text.matches("is running in process").count(), cores(), "{text}");
+        assert!(err.contains("Self Destructed"), "{err}");
+    }
 }
 
 #[test]
 fn primes_pool_checks_every_number() {
-    let (out, _) = run_example("primes_pool");
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    assert_eq!(text.matches("is prime:").count(), 6, "{text}");
-    assert!(text.contains("1099726899285419 is prime: false"), "{text}");
-    assert!(text.contains("total: 5 of 6 numbers are prime"), "{text}");
+    for backend in Backend::ALL {
+        let (out, _) = run_example("primes_pool", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}\n{}", stderr(&out));
+        assert_eq!(text.matches("is prime:").count(), 6, "{text}");
+        assert!(text.contains("1099726899285419 is prime: false"), "{text}");
+        assert!(text.contains("total: 5 of 6 numbers are prime"), "{text}");
+    }
 }
 
 #[test]
 fn cluster_starts_one_actor_per_core_and_cancels_them() {
-    let (out, _) = run_example("cluster");
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    assert_eq!(text.matches("Yo i am actor").count(), cores(), "{text}");
-    assert!(text.contains(&format!("cancelled {} actors", cores())), "{text}");
+    for backend in Backend::ALL {
+        let (out, _) = run_example("cluster", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}\n{}", stderr(&out));
+        assert_eq!(text.matches("Yo i am actor").count(), cores(), "{text}");
+        assert!(text.contains(&format!("cancelled {} actors", cores())), "{text}");
+    }
 }
 
 /// A manifest in a fresh folder whose root runs testbed's `func(args)`.
@@ -157,7 +167,7 @@ fn sigint_tears_the_tree_down_and_exits_130() {
     signal(host.id(), libc::SIGINT);
     let status = host.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert_no_leftovers(&id);
+    assert_all_gone(&id);
 }
 
 #[test]
@@ -178,7 +188,7 @@ fn a_killed_inner_actor_takes_its_subtree_and_is_a_remote_error_naming_it() {
     std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("actor 'root.0' died: killed by signal 9"), "{err}");
-    assert_no_leftovers(&id);
+    assert_all_gone(&id);
 }
 
 #[test]
@@ -189,7 +199,7 @@ fn a_missing_root_export_is_a_clear_error() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("[no-such-export]") && err.contains("no-such-func"), "{err}");
-    assert_no_leftovers(&id);
+    assert_all_gone(&id);
 }
 
 #[test]
@@ -234,22 +244,26 @@ fn an_idle_tree_survives_longer_than_thread_keepalive() {
     }
     signal(host.id(), libc::SIGINT);
     assert_eq!(host.wait().unwrap().code(), Some(130));
-    assert_no_leftovers(&id);
+    assert_all_gone(&id);
 }
 
 #[test]
 fn ping_pong_exchanges_ten_pings_over_a_context() {
-    let (out, _) = run_example("ping_pong");
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    assert!(text.contains("started with 11"), "{text}");
-    assert!(text.contains("rpc_server answered 10 pings"), "{text}");
+    for backend in Backend::ALL {
+        let (out, _) = run_example("ping_pong", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}\n{}", stderr(&out));
+        assert!(text.contains("started with 11"), "{text}");
+        assert!(text.contains("rpc_server answered 10 pings"), "{text}");
+    }
 }
 
 #[test]
 fn broadcast_gives_every_consumer_every_number_in_order() {
-    let (out, _) = run_example("broadcast");
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    assert_eq!(text.matches("received 1000 numbers in order").count(), 10, "{text}");
+    for backend in Backend::ALL {
+        let (out, _) = run_example("broadcast", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}\n{}", stderr(&out));
+        assert_eq!(text.matches("received 1000 numbers in order").count(), 10, "{text}");
+    }
 }

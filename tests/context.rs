@@ -1,6 +1,7 @@
 //! 2-way contexts and streams through real actor processes, driven from the
 //! native API (the testbed component is the callee).
 
+#[macro_use]
 mod common;
 
 use common::{assert_no_leftovers, cbor, testbed};
@@ -42,7 +43,7 @@ async fn daemon(name: &str) -> (tractor_host::tree::Tree, Nursery, Portal) {
     (tree, n, p)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn started_value_then_echo_until_the_caller_closes() {
     let (tree, n, p) = daemon("echo").await;
     let (ctx, first) = open(&p, "echo-ctx", cbor(&[41])).await.unwrap();
@@ -60,8 +61,9 @@ async fn started_value_then_echo_until_the_caller_closes() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn misuse_in_the_callee_is_a_remote_error_for_the_caller() {
     let (tree, n, p) = daemon("misuser").await;
     let (ctx, first) = open(&p, "started-twice", cbor(&())).await.unwrap();
@@ -82,8 +84,9 @@ async fn misuse_in_the_callee_is_a_remote_error_for_the_caller() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn the_callee_closing_ends_the_callers_loop() {
     let (tree, n, p) = daemon("producer").await;
     let (ctx, _) = open(&p, "produce", cbor(&[5])).await.unwrap();
@@ -100,8 +103,9 @@ async fn the_callee_closing_ends_the_callers_loop() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn an_error_mid_stream_reaches_the_caller_in_order() {
     let (tree, n, p) = daemon("flaky").await;
     let (ctx, _) = open(&p, "fail-mid-stream", cbor(&[3])).await.unwrap();
@@ -115,8 +119,9 @@ async fn an_error_mid_stream_reaches_the_caller_in_order() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_caller_failure_reaches_the_callee_as_a_remote_error() {
     let (tree, n, p) = daemon("echo").await;
     let (ctx, _) = open(&p, "echo-ctx", cbor(&[0])).await.unwrap();
@@ -129,8 +134,9 @@ async fn a_caller_failure_reaches_the_callee_as_a_remote_error() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn cancellation_is_an_outcome_naming_who_cancelled() {
     let (tree, n, p) = daemon("sleepy").await;
     let (ctx, _) = open(&p, "wait-for-cancel", cbor(&())).await.unwrap();
@@ -142,8 +148,9 @@ async fn cancellation_is_an_outcome_naming_who_cancelled() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn cancelling_the_actor_cancels_every_open_context() {
     let (tree, n, p) = daemon("shared").await;
     let (a, _) = open(&p, "wait-for-cancel", cbor(&())).await.unwrap();
@@ -155,8 +162,9 @@ async fn cancelling_the_actor_cancels_every_open_context() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn backpressure_blocks_a_fast_sender_and_loses_nothing() {
     let (tree, n, p) = daemon("slow").await;
     // The callee sleeps before reading anything.
@@ -177,8 +185,9 @@ async fn backpressure_blocks_a_fast_sender_and_loses_nothing() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_daemon_serves_several_contexts_and_calls_at_once() {
     let (tree, n, p) = daemon("busy").await;
     let (c1, _) = open(&p, "echo-ctx", cbor(&[0])).await.unwrap();
@@ -197,8 +206,9 @@ async fn a_daemon_serves_several_contexts_and_calls_at_once() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn broadcast_consumers_see_everything_and_a_slow_one_lags_alone() {
     let (tree, n, p) = daemon("source").await;
     let count = 3000u32;
@@ -221,4 +231,5 @@ async fn broadcast_consumers_see_everything_and_a_slow_one_lags_alone() {
     assert_eq!(ctx.result().await, ContextOutcome::Returned(cbor(&count)));
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
+}
 }

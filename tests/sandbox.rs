@@ -2,6 +2,7 @@
 //! offending actor (or spawn) with a `limit` error naming it, while the rest
 //! of the tree carries on.
 
+#[macro_use]
 mod common;
 
 use ciborium::Value;
@@ -32,7 +33,7 @@ fn limited(tree_table: &str, limits: &str) -> Tree {
     testbed_with(tree_table, &format!("[component.testbed.limits]\n{limits}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn memory_beyond_the_limit_ends_that_actor_only() {
     let tree = limited("", "memory = \"48MiB\"");
     let ctx = tree.driver();
@@ -52,8 +53,9 @@ async fn memory_beyond_the_limit_ends_that_actor_only() {
     others.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_call_over_its_cpu_budget_is_stopped() {
     let tree = limited("", "cpu-per-call = \"200ms\"");
     let n = Nursery::open(&tree.driver());
@@ -64,8 +66,9 @@ async fn a_call_over_its_cpu_budget_is_stopped() {
     let _ = n.wait().await;
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn unbounded_recursion_traps_on_the_stack_limit() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -76,8 +79,9 @@ async fn unbounded_recursion_traps_on_the_stack_limit() {
     let _ = n.wait().await;
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn children_and_depth_limits_refuse_the_spawn() {
     let tree = limited("max-depth = 2", "children = 2");
     let n = Nursery::open(&tree.driver());
@@ -95,6 +99,7 @@ async fn children_and_depth_limits_refuse_the_spawn() {
     assert!(limit.message.contains("max-depth limit of 2 exceeded"), "{limit}");
     let _ = n.wait().await;
     assert_no_leftovers(&tree.info.id);
+}
 }
 
 /// A fresh folder with `data/file.txt`, `data/sub/`, a symlink `data/link`
@@ -129,7 +134,7 @@ async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tra
     p.run(func, args)?.get().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_guest_sees_only_its_granted_folder_and_env() {
     let (root, data, tree) = data_ro_with_greeting();
     let n = Nursery::open(&tree.driver());
@@ -157,8 +162,9 @@ async fn a_guest_sees_only_its_granted_folder_and_env() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn network_access_is_off_unless_granted() {
     let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -183,8 +189,9 @@ async fn network_access_is_off_unless_granted() {
     assert_no_leftovers(&tree.info.id);
     assert_no_leftovers(&closed.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_child_gets_no_more_than_its_parent_holds() {
     let (_, data, tree) = data_ro_with_greeting();
     let n = Nursery::open(&tree.driver());
@@ -204,4 +211,5 @@ async fn a_child_gets_no_more_than_its_parent_holds() {
     assert!(env.contains("Denied") && env.contains("env HOME"), "{env}");
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
+}
 }

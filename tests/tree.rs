@@ -2,10 +2,11 @@
 //! real pipes, the real testbed component. Every test ends by checking the
 //! process table for leftovers of its tree.
 
+#[macro_use]
 mod common;
 
 use ciborium::Value;
-use common::{assert_no_leftovers, cbor, testbed, tree_processes};
+use common::{assert_no_leftovers, cbor, testbed, tree_actors};
 use std::time::{Duration, Instant};
 use tractor_host::nursery::{Nursery, Outcome, Portal};
 use tractor_host::{ErrorKind, RemoteError};
@@ -31,11 +32,11 @@ async fn run_once(func: &str, args: Value) -> (Outcome, Result<(), RemoteError>,
     let r = p.result().await;
     let w = n.wait().await;
     // The nursery has returned: every process of the tree must be gone now.
-    assert!(tree_processes(&tree.info.id).is_empty(), "nursery returned with live children");
+    assert_eq!(tree_actors(&tree.info.id), 0, "nursery returned with live children");
     (r, w, tree.info.id)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn typed_calls_by_position_and_by_name() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -57,13 +58,16 @@ async fn typed_calls_by_position_and_by_name() {
     assert_eq!(me["name"], text("calc"));
     assert_eq!(me["pid"], cbor(&p.info().pid));
     assert_eq!(me["depth"], cbor(&0));
-    assert_ne!(p.info().pid, std::process::id());
+    // A thread actor lives in our process; the others are processes of their own.
+    assert_eq!(p.info().pid == std::process::id(), !common::backend().is_process());
+    assert_eq!(p.child().backend(), common::backend());
 
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn bad_arguments_name_the_function_and_parameter() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -93,8 +97,9 @@ async fn bad_arguments_name_the_function_and_parameter() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn unknown_component_fails_at_once() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -110,8 +115,9 @@ async fn unknown_component_fails_at_once() {
     w.unwrap();
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn guest_error_reaches_the_parent_as_a_remote_error() {
     let (r, w, id) = run_once("fail", cbor(&["boom"])).await;
     let e = r.unwrap_err();
@@ -123,8 +129,9 @@ async fn guest_error_reaches_the_parent_as_a_remote_error() {
     assert_eq!(w.unwrap_err(), e);
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn trap_carries_a_symbolised_wasm_backtrace() {
     let (r, _, id) = run_once("trap", Value::Array(vec![])).await;
     let e = r.unwrap_err();
@@ -134,8 +141,9 @@ async fn trap_carries_a_symbolised_wasm_backtrace() {
     assert!(bt.contains("trap"), "{bt}");
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn trees_nest_three_levels_and_errors_name_the_leaf() {
     let (r, w, id) = run_once("nest", cbor(&(3, false))).await;
     assert_eq!(r.unwrap(), cbor(&4));
@@ -149,8 +157,9 @@ async fn trees_nest_three_levels_and_errors_name_the_leaf() {
     assert_eq!(leaf.actor_name, "level_1", "{e}");
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn an_unawaited_failure_interrupts_the_parent_and_cancels_siblings() {
     let start = Instant::now();
     let (r, _, id) = run_once("fail-unawaited", Value::Array(vec![])).await;
@@ -160,8 +169,9 @@ async fn an_unawaited_failure_interrupts_the_parent_and_cancels_siblings() {
     assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn several_failures_form_one_group() {
     let (r, _, id) = run_once("two-failures", Value::Array(vec![])).await;
     let e = r.unwrap_err();
@@ -171,8 +181,9 @@ async fn several_failures_form_one_group() {
     assert_eq!(e.kind, ErrorKind::Group, "{e}");
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn calling_a_cancelled_actor_fails_at_once() {
     let (r, w, id) = run_once("call-after-cancel", Value::Array(vec![])).await;
     let msg = format!("{:?}", r.unwrap());
@@ -191,16 +202,18 @@ async fn calling_a_cancelled_actor_fails_at_once() {
     assert_no_leftovers(&id);
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn fan_out_to_ten_actors_and_gather() {
     let (r, w, id) = run_once("fan-out", cbor(&[10])).await;
     assert_eq!(r.unwrap(), cbor(&90));
     w.unwrap();
     assert_no_leftovers(&id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn cancelling_a_nursery_ends_a_sleeping_subtree() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -209,10 +222,11 @@ async fn cancelling_a_nursery_ends_a_sleeping_subtree() {
     let e = p.result().await.unwrap_err();
     assert!(e.is_cancelled(), "{e}");
     n.wait().await.unwrap();
-    assert!(tree_processes(&tree.info.id).is_empty());
+    assert_eq!(tree_actors(&tree.info.id), 0);
+}
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_spinning_guest_is_interrupted_on_cancel() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -229,8 +243,9 @@ async fn a_spinning_guest_is_interrupted_on_cancel() {
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+each_backend! {
 async fn a_trapping_daemon_fails_its_caller_and_its_nursery() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
@@ -244,4 +259,47 @@ async fn a_trapping_daemon_fails_its_caller_and_its_nursery() {
     let again = call(&p, "add", cbor(&(1, 2))).await.unwrap_err();
     assert!(matches!(again.kind, ErrorKind::Trap | ErrorKind::ActorGone), "{again}");
     assert_no_leftovers(&tree.info.id);
+}
+}
+
+/// A spawning guest picks its child's backend (`spawn-options.backend`);
+/// a forced backend (`--spawn`) wins over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_chooses_its_childs_backend() {
+    let mut tree = testbed();
+    tree.info.spawn.forced = None;
+    tree.info.spawn.default = tractor_host::spawn::Backend::Forkserver;
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("placer", Some("testbed")).await.unwrap();
+    let me = p.info().pid;
+    let pid = |v: Value| -> u32 { v.deserialized().unwrap() };
+    let on_thread = pid(call(&p, "spawn-on", cbor(&["thread"])).await.unwrap());
+    assert_eq!(on_thread, me, "a thread child lives in its parent's process");
+    for backend in ["exec", "forkserver"] {
+        let child = pid(call(&p, "spawn-on", cbor(&[backend])).await.unwrap());
+        assert_ne!(child, me, "{backend}");
+    }
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+
+    let mut forced = testbed();
+    forced.force_backend(tractor_host::spawn::Backend::Thread);
+    let n = Nursery::open(&forced.driver());
+    let p = n.start_actor("placer", Some("testbed")).await.unwrap();
+    let child = pid(call(&p, "spawn-on", cbor(&["exec"])).await.unwrap());
+    assert_eq!(child, std::process::id(), "--spawn thread keeps every actor in this process");
+    n.wait().await.unwrap();
+    assert_no_leftovers(&forced.info.id);
+
+    // Without a zygote (no forkserver anywhere in the tree's policy), a
+    // guest asking for one gets a clear error.
+    let mut plain = testbed();
+    plain.info.spawn.forced = None;
+    let n = Nursery::open(&plain.driver());
+    let p = n.start_actor("placer", Some("testbed")).await.unwrap();
+    let e = call(&p, "spawn-on", cbor(&["forkserver"])).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::SpawnFailed, "{e}");
+    assert!(e.message.contains("no forkserver"), "{e}");
+    n.wait().await.unwrap();
+    assert_no_leftovers(&plain.info.id);
 }

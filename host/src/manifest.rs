@@ -483,6 +483,16 @@ command = "true"
     }
 
     #[test]
+    fn spawn_backends_parse_and_bad_ones_name_their_key() {
+        let m = parse(&format!("{OK}\n[tree]\nspawn = \"forkserver\"\n")).unwrap();
+        assert_eq!(m.spawn, crate::spawn::Backend::Forkserver);
+        let text = OK.replace("[component.a]", "[component.a]\nspawn = \"thread\"");
+        assert_eq!(parse(&text).unwrap().components["a"].spawn, Some(crate::spawn::Backend::Thread));
+        let e = parse(&OK.replace("[component.a]", "[component.a]\nspawn = \"vfork\"")).unwrap_err();
+        assert!(e.to_string().contains("`component.a.spawn`: unknown spawn backend `vfork`"), "{e}");
+    }
+
+    #[test]
     fn args_become_cbor() {
         let m = parse(&OK.replace("component = \"a\"", "component = \"a\"\nargs = [1, \"x\"]")).unwrap();
         assert_eq!(m.root.args, ciborium::Value::Array(vec![1.into(), "x".into()]));

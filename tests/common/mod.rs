@@ -7,7 +7,49 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tractor_host::manifest::Manifest;
+use tractor_host::spawn::Backend;
 use tractor_host::tree::Tree;
+
+tokio::task_local! {
+    /// The spawn backend the running test exercises (see [`each_backend`]).
+    pub static BACKEND: Backend;
+}
+
+/// The backend the current test runs against (exec outside [`each_backend`]).
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or_default()
+}
+
+/// Define an async test once and run it against every spawn backend:
+/// `name::exec`, `name::forkserver` and `name::thread`. Inside it,
+/// [`testbed`] trees force that backend and [`backend`] names it.
+#[allow(unused_macros)]
+macro_rules! each_backend {
+    ($(#[$m:meta])* async fn $name:ident() $body:block) => {
+        $(#[$m])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body() $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn exec() {
+                common::BACKEND.scope(tractor_host::spawn::Backend::Exec, body()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn forkserver() {
+                common::BACKEND.scope(tractor_host::spawn::Backend::Forkserver, body()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn thread() {
+                common::BACKEND.scope(tractor_host::spawn::Backend::Thread, body()).await
+            }
+        }
+    };
+}
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -21,7 +63,7 @@ pub fn host_exe() -> PathBuf {
 
 /// The testbed component, built and precompiled once per test binary.
 /// Each call returns a copy with a fresh tree id, so each test can find its
-/// own processes.
+/// own processes, forced onto the current test's [`backend`].
 pub fn testbed() -> Tree {
     static TREE: OnceLock<Tree> = OnceLock::new();
     let t = TREE.get_or_init(|| {
@@ -30,11 +72,35 @@ pub fn testbed() -> Tree {
     });
     let mut t = t.clone();
     t.info.id = tractor_host::spawn::new_uid();
+    t.force_backend(backend());
     t
 }
 
-/// Live (non-zombie) processes whose environment says they belong to tree `id`.
+/// Live actors of tree `id`: its processes plus its thread actors.
+pub fn tree_actors(id: &str) -> usize {
+    tree_processes(id).len() + tractor_host::spawn::thread::live(id)
+}
+
+/// Live (non-zombie) actor processes whose environment says they belong to
+/// tree `id`. The tree's zygote (forkserver) is not an actor: it lives as
+/// long as the tree's driver; see [`zygotes`].
 pub fn tree_processes(id: &str) -> Vec<u32> {
+    tree_pids(id).into_iter().filter(|p| !is_zygote(*p)).collect()
+}
+
+/// The zygote processes of tree `id`.
+pub fn zygotes(id: &str) -> Vec<u32> {
+    tree_pids(id).into_iter().filter(|p| is_zygote(*p)).collect()
+}
+
+/// The zygote names itself `tractor-zygote`; the actors it forks share its
+/// command line but not that name.
+fn is_zygote(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "tractor-zygote")
+}
+
+/// Every live process of tree `id`, zygote included.
+pub fn tree_pids(id: &str) -> Vec<u32> {
     let needle = format!("TRACTOR_TREE={id}\0");
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -57,27 +123,40 @@ pub fn tree_processes(id: &str) -> Vec<u32> {
     out
 }
 
-/// Wait (up to `limit`) until tree `id` has no live process; returns the
-/// time it took, or panics listing the survivors.
+/// Wait (up to `limit`) until tree `id` has no live process, zygote
+/// included, and no thread actor; returns the time it took, or panics
+/// listing the survivors. For trees whose driver has ended.
 pub fn assert_tree_gone_within(id: &str, limit: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let left = tree_processes(id);
-        if left.is_empty() {
-            return start.elapsed();
-        }
-        if start.elapsed() > limit {
-            panic!("tree {id}: processes still alive after {limit:?}: {left:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_gone(id, limit, true)
 }
 
-/// Assert tree `id` has no live process right now.
+/// Assert tree `id` has no live actor (process or thread). Its zygote, if
+/// any, belongs to the still-running driver and may remain.
 pub fn assert_no_leftovers(id: &str) {
     // Reaping is synchronous with `wait`, but a grandchild killed by its
     // parent's death signal may take a moment to be reaped by init.
-    assert_tree_gone_within(id, Duration::from_secs(1));
+    wait_gone(id, Duration::from_secs(1), false);
+}
+
+/// Assert nothing of tree `id` is left, zygote included (its driver, a
+/// `tractor-host` process, has exited).
+pub fn assert_all_gone(id: &str) {
+    wait_gone(id, Duration::from_secs(1), true);
+}
+
+fn wait_gone(id: &str, limit: Duration, with_zygote: bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let left = if with_zygote { tree_pids(id) } else { tree_processes(id) };
+        let threads = tractor_host::spawn::thread::live(id);
+        if left.is_empty() && threads == 0 {
+            return start.elapsed();
+        }
+        if start.elapsed() > limit {
+            panic!("tree {id}: still alive after {limit:?}: processes {left:?}, {threads} thread actor(s)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// CBOR helpers.

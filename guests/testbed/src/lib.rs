@@ -9,7 +9,7 @@ tractor::bindings!(
     package test:testbed;
     world testbed {
         include tractor:actor/imports@0.1.0;
-        use tractor:actor/types@0.1.0.{error};
+        use tractor:actor/types@0.1.0.{error, spawn-backend};
         use tractor:actor/identity@0.1.0.{actor-info};
 
         record person { name: string, age: u8, nick: option<string> }
@@ -47,6 +47,7 @@ tractor::bindings!(
         export hog: func(mib: u32) -> u64;
         export recurse: func(n: u64) -> u64;
         export spawn-many: func(n: u32) -> result<u32, error>;
+        export spawn-on: func(backend: spawn-backend) -> result<u32, error>;
         export spin-ctx: func(ctx: borrow<context>);
         export trap-mid-stream: func(ctx: borrow<context>, after: u32);
         export nursery-with-timeout: func(ms: u32) -> result<string, error>;
@@ -281,6 +282,18 @@ impl Guest for Actor {
                 nursery.start_actor(&format!("many_{i}"))?;
             }
             Ok(n)
+        })
+    }
+
+    /// Start a child with `backend`, ask it its pid, return that.
+    fn spawn_on(backend: tractor::SpawnBackend) -> Result<u32, Error> {
+        open_nursery(|nursery| {
+            let opts = tractor::SpawnOptions { grants: None, backend: Some(backend) };
+            let child = nursery.start_actor_opts("placed", None, &opts)?;
+            let info: std::collections::BTreeMap<String, tractor::Value> = child.run("whoami", &())?;
+            let pid = info.get("pid").and_then(|v| v.as_integer()).ok_or("no pid")?;
+            child.cancel_actor()?;
+            Ok(u32::try_from(pid).map_err(|_| "bad pid")?)
         })
     }
 

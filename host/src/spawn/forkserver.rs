@@ -178,6 +178,8 @@ struct Server {
 
 impl Server {
     fn set_up(control: StdUnixStream) -> Result<Server, String> {
+        // Tell the zygote from its actors in `ps` (they share its command line).
+        set_comm(c"tractor-zygote");
         control.set_nonblocking(false).map_err(|e| e.to_string())?;
         let (components, addr) = match read_blocking(&control) {
             Ok(ZygoteMsg::Init { components, addr }) => (components, addr),
@@ -430,6 +432,7 @@ fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], actor_fd: Owned
         if new_group {
             libc::setpgid(0, 0);
         }
+        set_comm(c"tractor-host");
         for fd in theirs {
             libc::close(*fd);
         }
@@ -438,6 +441,12 @@ fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], actor_fd: Owned
     let sock = StdUnixStream::from(actor_fd);
     let code = crate::actor::run_blocking(sock);
     std::process::exit(code)
+}
+
+/// Set this process's name (`/proc/self/comm`, what `ps` and `pgrep` show).
+fn set_comm(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
 
 /// Read one frame from a blocking socket.

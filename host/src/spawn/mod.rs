@@ -222,7 +222,7 @@ pub async fn spawn(
             })?;
             forkserver::fork_actor(addr, new_group).await
         }
-        Backend::Thread => thread::spawn_actor(),
+        Backend::Thread => thread::spawn_actor(tree_id),
     }
 }
 

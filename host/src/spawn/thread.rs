@@ -13,17 +13,57 @@
 //! with it, as a process death would.
 
 use super::{Exit, Inner, KillVia, Killer, Process, Spawned};
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Start an actor on a new thread of this process.
-pub fn spawn_actor() -> std::io::Result<Spawned> {
+/// Thread actors of this process that have not ended, by tree id.
+fn registry() -> &'static Mutex<HashMap<String, usize>> {
+    static LIVE: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// How many thread actors of tree `tree_id` are running in this process
+/// (what the process table shows for the other backends).
+pub fn live(tree_id: &str) -> usize {
+    registry().lock().unwrap().get(tree_id).copied().unwrap_or(0)
+}
+
+/// Counts one thread actor as live until dropped (when its thread ends).
+struct Registered(String);
+
+impl Registered {
+    fn new(tree_id: &str) -> Registered {
+        *registry().lock().unwrap().entry(tree_id.to_string()).or_default() += 1;
+        Registered(tree_id.to_string())
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut live = registry().lock().unwrap();
+        if let Some(n) = live.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// Start an actor of tree `tree_id` on a new thread of this process.
+pub fn spawn_actor(tree_id: &str) -> std::io::Result<Spawned> {
     let (ours, theirs) = StdUnixStream::pair()?;
     let (kill_tx, kill_rx) = mpsc::unbounded_channel::<i32>();
     let (exit_tx, exit_rx) = oneshot::channel();
+    let registered = Registered::new(tree_id);
     std::thread::Builder::new().name("tractor-actor".into()).spawn(move || {
-        let _ = exit_tx.send(run(theirs, kill_rx));
+        let exit = run(theirs, kill_rx);
+        // No longer live before anyone hears it has ended.
+        drop(registered);
+        let _ = exit_tx.send(exit);
     })?;
     ours.set_nonblocking(true)?;
     let sock = tokio::net::UnixStream::from_std(ours)?;
@@ -39,9 +79,6 @@ fn run(sock: StdUnixStream, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
         Err(e) => return Exit::Lost(format!("cannot start tokio: {e}")),
     };
     let exit = rt.block_on(async {
-        if let Err(e) = sock.set_nonblocking(true) {
-            return Exit::Lost(format!("cannot set up the pipe: {e}"));
-        }
         tokio::select! {
             biased;
             _ = kill.recv() => Exit::Aborted,
