@@ -34,6 +34,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod actor;
+pub mod bench;
 pub mod check;
 pub mod component;
 pub mod context;

@@ -35,6 +35,23 @@ enum Command {
         /// A folder holding `tractor.toml`, or a manifest file.
         manifest: PathBuf,
     },
+    /// Run the benchmark suite (from the repository root): spawn latency,
+    /// calls, streams, memory and a worker pool, per spawn backend, each
+    /// against a baseline measured in the same run.
+    Bench {
+        /// Fewer runs and smaller workloads (under a minute).
+        #[arg(long)]
+        quick: bool,
+        /// One JSON object per figure instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only this backend (repeatable; default: all three).
+        #[arg(long = "spawn", value_name = "BACKEND")]
+        backends: Vec<tractor_host::spawn::Backend>,
+        /// The testbed manifest the suite runs.
+        #[arg(long, default_value = "guests/testbed")]
+        testbed: PathBuf,
+    },
 }
 
 fn init_tracing() {
@@ -49,6 +66,9 @@ fn main() -> ExitCode {
     let sub = std::env::args_os().nth(1);
     if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ACTOR_SUBCOMMAND) {
         return ExitCode::from(tractor_host::actor::main() as u8);
+    }
+    if sub.as_ref().is_some_and(|a| a == tractor_host::bench::PIPE_ECHO_SUBCOMMAND) {
+        return ExitCode::from(tractor_host::bench::pipe_echo() as u8);
     }
     if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ZYGOTE_SUBCOMMAND) {
         return ExitCode::from(tractor_host::spawn::forkserver::main() as u8);
@@ -77,6 +97,34 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Bench { quick, json, backends, testbed } => {
+            let host_exe = match Tree::current_exe() {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("tractor: error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            let backends = if backends.is_empty() { tractor_host::spawn::Backend::ALL.to_vec() } else { backends };
+            let opts = tractor_host::bench::Options { quick, backends, testbed, host_exe };
+            if !json {
+                println!("{}", tractor_host::bench::table_header());
+            }
+            let result = tractor_host::bench::run(&opts, |f| {
+                if json {
+                    println!("{}", serde_json::to_string(f).unwrap_or_default());
+                } else {
+                    println!("{}", f.row());
+                }
+            });
+            match result {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tractor: bench failed: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Run { manifest, spawn } => {
             let mut tree = match prepare(&manifest) {
                 Ok(t) => t,

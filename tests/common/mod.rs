@@ -101,26 +101,7 @@ fn is_zygote(pid: u32) -> bool {
 
 /// Every live process of tree `id`, zygote included.
 pub fn tree_pids(id: &str) -> Vec<u32> {
-    let needle = format!("TRACTOR_TREE={id}\0");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !String::from_utf8_lossy(&env).contains(&needle) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // Field 3 (after "pid (comm)") is the state; Z means already dead.
-        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
-        if state != Some("Z") && !stat.is_empty() {
-            out.push(pid);
-        }
-    }
-    out
+    tractor_host::bench::tree_processes(id)
 }
 
 /// Wait (up to `limit`) until tree `id` has no live process, zygote

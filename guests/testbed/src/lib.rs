@@ -1,6 +1,10 @@
 //! The integration tests' actor: one export per behaviour under test.
 
 use std::time::Duration;
+
+// The same source the host's native baseline runs (`tractor-host bench`).
+#[path = "../../../host/src/bench/primes.rs"]
+mod primes;
 use tractor::open_nursery;
 
 tractor::bindings!(
@@ -48,6 +52,7 @@ tractor::bindings!(
         export recurse: func(n: u64) -> u64;
         export spawn-many: func(n: u32) -> result<u32, error>;
         export spawn-on: func(backend: spawn-backend) -> result<u32, error>;
+        export count-primes: func(lo: u64, hi: u64) -> u64;
         export spin-ctx: func(ctx: borrow<context>);
         export trap-mid-stream: func(ctx: borrow<context>, after: u32);
         export nursery-with-timeout: func(ms: u32) -> result<string, error>;
@@ -283,6 +288,11 @@ impl Guest for Actor {
             }
             Ok(n)
         })
+    }
+
+    /// The primes pool benchmark's unit of work.
+    fn count_primes(lo: u64, hi: u64) -> u64 {
+        primes::count_primes(lo, hi)
     }
 
     /// Start a child with `backend`, ask it its pid, return that.
