@@ -108,7 +108,7 @@ fn liar(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&data, bytes).unwrap();
     let script = dir.join(format!("{name}.sh"));
     let mut f = std::fs::File::create(&script).unwrap();
-    writeln!(f, "#!/bin/sh\ncat '{}' >&3\nexec sleep 30", data.display()).unwrap();
+    writeln!(f, "#!/bin/sh\ncat '{}' >&4\nexec sleep 30", data.display()).unwrap();
     drop(f);
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     script
@@ -172,8 +172,9 @@ async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
             };
             let addr = zygote.as_ref().map(|z| z.addr.as_str());
             let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr).await.unwrap();
-            spawned.sock.write_all(&bytes).await.unwrap();
-            spawned.sock.shutdown().await.unwrap();
+            let mut tx = spawned.link.tx;
+            tx.write_all(&bytes).await.unwrap();
+            drop(tx);
             let exit = spawned.process.wait().await;
             assert_eq!(exit, Exit::Code(65), "{name} ({backend}): the actor must refuse, not crash or hang");
             drop(zygote);

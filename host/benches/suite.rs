@@ -10,6 +10,7 @@ fn main() {
         backends: tractor_host::spawn::Backend::ALL.to_vec(),
         testbed: common::repo().join("guests/testbed"),
         host_exe: common::HOST_EXE.into(),
+        only: Vec::new(),
     };
     println!("{}", tractor_host::bench::table_header());
     tractor_host::bench::run(&opts, |f| println!("{}", f.row())).expect("the suite runs");

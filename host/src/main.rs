@@ -51,6 +51,9 @@ enum Command {
         /// The testbed manifest the suite runs.
         #[arg(long, default_value = "guests/testbed")]
         testbed: PathBuf,
+        /// Only this section (repeatable): spawn, calls, streams, rss, primes, many.
+        #[arg(long, value_name = "SECTION", value_parser = clap::builder::PossibleValuesParser::new(tractor_host::bench::SECTIONS))]
+        only: Vec<String>,
     },
 }
 
@@ -97,7 +100,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Bench { quick, json, backends, testbed } => {
+        Command::Bench { quick, json, backends, testbed, only } => {
             let host_exe = match Tree::current_exe() {
                 Ok(e) => e,
                 Err(e) => {
@@ -106,7 +109,7 @@ fn main() -> ExitCode {
                 }
             };
             let backends = if backends.is_empty() { tractor_host::spawn::Backend::ALL.to_vec() } else { backends };
-            let opts = tractor_host::bench::Options { quick, backends, testbed, host_exe };
+            let opts = tractor_host::bench::Options { quick, backends, testbed, host_exe, only };
             if !json {
                 println!("{}", tractor_host::bench::table_header());
             }

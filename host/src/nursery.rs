@@ -521,7 +521,7 @@ async fn spawn_child(
         list.retain(|w| w.strong_count() > 0);
         list.push(Arc::downgrade(&child));
     }
-    let (read, write) = spawned.sock.into_split();
+    let crate::spawn::Link { rx: read, tx: write } = spawned.link;
     let writer = tokio::spawn(wire::pump(write, rx));
     tokio::spawn(supervise(child.clone(), read, writer, spawned.process, on_end));
     Ok(child)
@@ -531,7 +531,7 @@ async fn spawn_child(
 /// settle everything still waiting on it.
 async fn supervise(
     child: Arc<ChildActor>,
-    read: tokio::net::unix::OwnedReadHalf,
+    read: tokio::net::unix::pipe::Receiver,
     writer: tokio::task::JoinHandle<()>,
     mut proc: Process,
     on_end: OnEnd,

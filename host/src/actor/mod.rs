@@ -46,8 +46,8 @@ const CALL_CANCEL_GRACE: Duration = Duration::from_millis(50);
 /// Entry point of an `exec` actor process; returns the process exit code.
 pub fn main() -> i32 {
     // SAFETY: called once, first thing in the actor process.
-    match unsafe { spawn::inherited_pipe() } {
-        Ok(sock) => run_blocking(sock),
+    match unsafe { spawn::inherited_link() } {
+        Ok(link) => run_blocking(link),
         Err(e) => {
             eprintln!("tractor actor: no parent pipe on fd {}: {e} (this subcommand is internal)", spawn::ACTOR_FD);
             64
@@ -55,13 +55,13 @@ pub fn main() -> i32 {
     }
 }
 
-/// Run an actor whose parent is on the other end of `sock`, on a runtime of
-/// its own, until it ends; returns its exit code.
+/// Run an actor whose parent is on the other side of `link`, on a runtime
+/// of its own, until it ends; returns its exit code.
 ///
 /// One thread runs everything (wasm yields to the other tasks at every
 /// epoch tick): cross-thread wakeups were the largest cost of a message
 /// round trip, and parallelism comes from actors, one process each.
-pub fn run_blocking(sock: std::os::unix::net::UnixStream) -> i32 {
+pub fn run_blocking(link: spawn::LinkFds) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -69,7 +69,7 @@ pub fn run_blocking(sock: std::os::unix::net::UnixStream) -> i32 {
             return 70;
         }
     };
-    let code = rt.block_on(run_on(sock));
+    let code = rt.block_on(run_on(link));
     // Do not wait for stray blocking tasks (e.g. a guest stuck in a host
     // call we abandoned): the actor is done.
     rt.shutdown_timeout(Duration::from_millis(100));
@@ -83,16 +83,15 @@ pub fn preload(engine: &wasmtime::Engine, entry: &crate::wire::ComponentEntry) -
 }
 
 /// The actor itself, on the current runtime: read its `Start`, load its
-/// component, serve its parent over `sock` until done.
-pub async fn run_on(sock: std::os::unix::net::UnixStream) -> i32 {
-    let sock = match sock.set_nonblocking(true).and_then(|_| tokio::net::UnixStream::from_std(sock)) {
-        Ok(s) => s,
+/// component, serve its parent over `link` until done.
+pub async fn run_on(link: spawn::LinkFds) -> i32 {
+    let (mut read, write) = match link.into_async() {
+        Ok(l) => (l.rx, l.tx),
         Err(e) => {
-            eprintln!("tractor actor: cannot use the parent pipe: {e}");
+            eprintln!("tractor actor: cannot use the link to its parent: {e}");
             return 64;
         }
     };
-    let (mut read, write) = sock.into_split();
     let start = match wire::read_msg(&mut read).await {
         Ok(Msg::Start(s)) => *s,
         Ok(other) => {
@@ -252,7 +251,7 @@ impl Actor {
     }
 }
 
-async fn serve(start: StartActor, read: tokio::net::unix::OwnedReadHalf, out: mpsc::UnboundedSender<Msg>) -> i32 {
+async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: mpsc::UnboundedSender<Msg>) -> i32 {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let ctx = actor_ctx(&start, exe);
     let who = (start.name.as_str(), start.uid.as_str());
@@ -377,7 +376,7 @@ async fn serve(start: StartActor, read: tokio::net::unix::OwnedReadHalf, out: mp
 /// their context, a cancel or EOF cancels the actor.
 async fn read_parent(
     actor: Arc<Actor>,
-    read: tokio::net::unix::OwnedReadHalf,
+    read: tokio::net::unix::pipe::Receiver,
     call_tx: mpsc::UnboundedSender<RunRequest>,
     tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
 ) {

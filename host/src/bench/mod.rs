@@ -36,7 +36,13 @@ pub struct Options {
     pub testbed: PathBuf,
     /// The `tractor-host` binary actors run.
     pub host_exe: PathBuf,
+    /// Only these sections (`spawn`, `calls`, `streams`, `rss`, `primes`,
+    /// `many`); all when empty.
+    pub only: Vec<String>,
 }
+
+/// The sections of the suite, in the order they run.
+pub const SECTIONS: [&str; 6] = ["spawn", "calls", "streams", "rss", "primes", "many"];
 
 /// One measured figure.
 #[derive(Debug, Clone, Serialize)]
@@ -179,18 +185,39 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
         all.push(f);
     };
 
-    let fork_exec = median_duration(plan.runs, || {
-        let s = Command::new("/bin/true").status().expect("run /bin/true");
-        assert!(s.success());
-    });
-    emit(Figure::new("baseline: fork+exec /bin/true", None, ms(fork_exec), "ms"));
-    let pipe = median((0..3).map(|_| pipe_round_trips(&opts.host_exe, plan.round_trips)).collect::<Result<_>>()?);
-    emit(Figure::new("baseline: raw pipe ping-pong, 2 processes", None, pipe, "rt/s"));
-    let idle_process = idle_process_rss()?;
-    emit(Figure::new("baseline: idle `sleep` process RSS", None, idle_process, "MB"));
+    let want = |section: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == section);
+    let fork_exec = if want("spawn") {
+        let d = median_duration(plan.runs, || {
+            let s = Command::new("/bin/true").status().expect("run /bin/true");
+            assert!(s.success());
+        });
+        emit(Figure::new("baseline: fork+exec /bin/true", None, ms(d), "ms"));
+        ms(d)
+    } else {
+        f64::NAN
+    };
+    let pipe = if want("streams") {
+        let rate = median((0..3).map(|_| pipe_round_trips(&opts.host_exe, plan.round_trips)).collect::<Result<_>>()?);
+        emit(Figure::new("baseline: raw pipe ping-pong, 2 processes", None, rate, "rt/s"));
+        rate
+    } else {
+        f64::NAN
+    };
+    let idle_process = if want("rss") {
+        let rss = idle_process_rss()?;
+        emit(Figure::new("baseline: idle `sleep` process RSS", None, rss, "MB"));
+        rss
+    } else {
+        f64::NAN
+    };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (native_primes, native_count) = native_pool(workers, plan.primes_span, plan.runs.min(3));
-    emit(Figure::new("baseline: primes pool, native threads", None, ms(native_primes), "ms"));
+    let (native_primes, native_count) = if want("primes") {
+        let (d, count) = native_pool(workers, plan.primes_span, plan.runs.min(3));
+        emit(Figure::new("baseline: primes pool, native threads", None, ms(d), "ms"));
+        (ms(d), count)
+    } else {
+        (f64::NAN, 0)
+    };
 
     for &backend in &opts.backends {
         let mut tree = tree.clone();
@@ -199,48 +226,62 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
         let ctx = tree.driver();
         let b = Some(backend);
         rt.block_on(async {
-            let one = time_async(plan.runs, || spawn_and_wait(&ctx, 1)).await?;
-            let goal = match backend {
-                Backend::Exec => Some(Floor::AtMost(5.0)),
-                Backend::Forkserver => Some(Floor::AtMost(1.0)),
-                Backend::Thread => None,
-            };
-            emit(Figure::new("spawn -> first result, 1 actor", b, ms(one), "ms").against(ms(fork_exec)).floor(goal));
-            let ten = time_async(plan.runs, || spawn_and_wait(&ctx, 10)).await?;
-            emit(
-                Figure::new("spawn -> all results, 10 actors at once", b, ms(ten), "ms")
-                    .against(ms(fork_exec))
-                    .floor(Some(Floor::AtMost(40.0))),
-            );
-            let calls = call_rate(&ctx, plan.calls, plan.runs.min(5)).await?;
-            emit(Figure::new("sequential portal.run", b, calls, "/s").floor(Some(Floor::AtLeast(40_000.0))));
-            let (ping, one_way) = stream_rates(&ctx, &plan).await?;
-            emit(
-                Figure::new("context ping-pong round trips", b, ping, "rt/s")
-                    .against(pipe)
-                    .floor(Some(Floor::AtLeast(50_000.0))),
-            );
-            emit(Figure::new("one-way stream messages", b, one_way, "msg/s").against(pipe));
-            let rss = idle_rss(&ctx, plan.idle).await?;
-            emit(Figure::new("idle actor RSS", b, rss, "MB").against(idle_process).floor(Some(Floor::AtMost(10.0))));
-            let (pool, count) = actor_pool(&ctx, workers, plan.primes_span, plan.runs.min(3)).await?;
-            if count != native_count {
-                bail!("the primes pool ({backend}) counted {count} primes, native threads {native_count}");
+            if want("spawn") {
+                let one = time_async(plan.runs, || spawn_and_wait(&ctx, 1)).await?;
+                let goal = match backend {
+                    Backend::Exec => Some(Floor::AtMost(5.0)),
+                    Backend::Forkserver => Some(Floor::AtMost(1.0)),
+                    Backend::Thread => None,
+                };
+                emit(Figure::new("spawn -> first result, 1 actor", b, ms(one), "ms").against(fork_exec).floor(goal));
+                let ten = time_async(plan.runs, || spawn_and_wait(&ctx, 10)).await?;
+                emit(
+                    Figure::new("spawn -> all results, 10 actors at once", b, ms(ten), "ms")
+                        .against(fork_exec)
+                        .floor(Some(Floor::AtMost(40.0))),
+                );
             }
-            emit(
-                Figure::new("primes pool, 1 worker per core", b, ms(pool), "ms")
-                    .against(ms(native_primes))
-                    .floor(Some(Floor::AtMost(1.3 * ms(native_primes)))),
-            );
-            let (took, leaked_procs, leaked_fds) = many_actors(&ctx, plan.many).await?;
-            emit(
-                Figure::new("1000 actors: spawn + teardown", b, took.as_secs_f64(), "s")
-                    .floor(Some(Floor::AtMost(3.0))),
-            );
-            emit(
-                Figure::new("1000 actors: leftover processes + fds", b, (leaked_procs + leaked_fds) as f64, "")
-                    .floor(Some(Floor::AtMost(0.0))),
-            );
+            if want("calls") {
+                let calls = call_rate(&ctx, plan.calls, plan.runs.min(5)).await?;
+                emit(Figure::new("sequential portal.run", b, calls, "/s").floor(Some(Floor::AtLeast(40_000.0))));
+            }
+            if want("streams") {
+                let (ping, one_way) = stream_rates(&ctx, &plan).await?;
+                emit(
+                    Figure::new("context ping-pong round trips", b, ping, "rt/s")
+                        .against(pipe)
+                        .floor(Some(Floor::AtLeast(50_000.0))),
+                );
+                emit(Figure::new("one-way stream messages", b, one_way, "msg/s").against(pipe));
+            }
+            if want("rss") {
+                let rss = idle_rss(&ctx, plan.idle).await?;
+                emit(
+                    Figure::new("idle actor RSS", b, rss, "MB").against(idle_process).floor(Some(Floor::AtMost(10.0))),
+                );
+            }
+            if want("primes") {
+                let (pool, count) = actor_pool(&ctx, workers, plan.primes_span, plan.runs.min(3)).await?;
+                if count != native_count {
+                    bail!("the primes pool ({backend}) counted {count} primes, native threads {native_count}");
+                }
+                emit(
+                    Figure::new("primes pool, 1 worker per core", b, ms(pool), "ms")
+                        .against(native_primes)
+                        .floor(Some(Floor::AtMost(1.3 * native_primes))),
+                );
+            }
+            if want("many") {
+                let (took, leaked_procs, leaked_fds) = many_actors(&ctx, plan.many).await?;
+                emit(
+                    Figure::new("1000 actors: spawn + teardown", b, took.as_secs_f64(), "s")
+                        .floor(Some(Floor::AtMost(3.0))),
+                );
+                emit(
+                    Figure::new("1000 actors: leftover processes + fds", b, (leaked_procs + leaked_fds) as f64, "")
+                        .floor(Some(Floor::AtMost(0.0))),
+                );
+            }
             Ok(())
         })?;
         drop(ctx);

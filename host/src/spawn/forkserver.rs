@@ -8,7 +8,8 @@
 //! listener, a `signalfd` for `SIGCHLD` and one connection per actor.
 //!
 //! An actor that wants a child connects, sends [`ZygoteMsg::Fork`] with the
-//! child's end of a fresh socket pair attached, and gets the pid back. The
+//! child's side of a fresh link (two pipe ends) attached, and gets the pid
+//! back. The
 //! connection then lives as long as the child: signals go down it, the exit
 //! status comes back up it. The promises of the `exec` backend hold:
 //!
@@ -25,7 +26,7 @@
 //! of the zygote (listener, control pipe, other actors' connections) and
 //! unblocks signals before it runs the actor.
 
-use super::{exec, Exit, Inner, KillVia, Killer, Process, Spawned};
+use super::{exec, Exit, Inner, KillVia, Killer, Link, LinkFds, Process, Spawned};
 use crate::wire::frame::{decode_as, encode_frame};
 use crate::wire::{read_frame, ComponentEntry, ZygoteMsg, MAX_FRAME};
 use nix::sys::signal::{SigSet, Signal};
@@ -51,7 +52,7 @@ pub struct Zygote {
     /// The zygote's pid.
     pub pid: u32,
     _process: tokio::process::Child,
-    _control: tokio::net::UnixStream,
+    _control: Link,
 }
 
 impl std::fmt::Debug for Zygote {
@@ -69,8 +70,8 @@ impl Zygote {
         let mut init = Vec::new();
         encode_frame(&ZygoteMsg::Init { components: components.to_vec(), addr: addr.clone() }, &mut init)
             .map_err(std::io::Error::other)?;
-        control.write_all(&init).await?;
-        match read_frame::<ZygoteMsg, _>(&mut control).await {
+        control.tx.write_all(&init).await?;
+        match read_frame::<ZygoteMsg, _>(&mut control.rx).await {
             Ok(ZygoteMsg::Listening { pid }) => Ok(Zygote { addr, pid, _process: process, _control: control }),
             Ok(other) => Err(std::io::Error::other(format!("zygote: unexpected message {other:?}"))),
             Err(e) => {
@@ -83,12 +84,12 @@ impl Zygote {
 
 /// Ask the zygote at `addr` for a new actor process.
 pub async fn fork_actor(addr: &str, new_group: bool) -> std::io::Result<Spawned> {
-    let (ours, theirs) = StdUnixStream::pair()?;
+    let (ours, theirs) = LinkFds::pair()?;
     let conn = StdUnixStream::connect_addr(&SocketAddr::from_abstract_name(addr.as_bytes())?)
         .map_err(|e| std::io::Error::other(format!("cannot reach the forkserver `{addr}`: {e}")))?;
     let mut frame = Vec::new();
     encode_frame(&ZygoteMsg::Fork { new_group }, &mut frame).map_err(std::io::Error::other)?;
-    let fds = [theirs.as_raw_fd()];
+    let fds = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()];
     sendmsg::<UnixAddr>(
         conn.as_raw_fd(),
         &[IoSlice::new(&frame)],
@@ -133,15 +134,14 @@ pub async fn fork_actor(addr: &str, new_group: bool) -> std::io::Result<Spawned>
         };
         let _ = exit_tx.send(exit);
     });
-    ours.set_nonblocking(true)?;
     let process = Process { inner: Inner::Reported(exit_rx), killer: Killer(KillVia::Channel(kill_tx)) };
-    Ok(Spawned { process, sock: tokio::net::UnixStream::from_std(ours)?, pid })
+    Ok(Spawned { process, link: ours.into_async()?, pid })
 }
 
 /// Entry point of the zygote process; returns its exit code.
 pub fn main() -> i32 {
     // SAFETY: called once, first thing in the zygote process.
-    let control = match unsafe { super::inherited_pipe() } {
+    let control = match unsafe { super::inherited_link() } {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tractor zygote: no control pipe on fd {}: {e} (this subcommand is internal)", super::ACTOR_FD);
@@ -167,7 +167,7 @@ struct Conn {
 }
 
 struct Server {
-    control: StdUnixStream,
+    control: LinkFds,
     listener: UnixListener,
     sigchld: SignalFd,
     conns: Vec<Conn>,
@@ -177,11 +177,10 @@ struct Server {
 }
 
 impl Server {
-    fn set_up(control: StdUnixStream) -> Result<Server, String> {
+    fn set_up(control: LinkFds) -> Result<Server, String> {
         // Tell the zygote from its actors in `ps` (they share its command line).
         set_comm(c"tractor-zygote");
-        control.set_nonblocking(false).map_err(|e| e.to_string())?;
-        let (components, addr) = match read_blocking(&control) {
+        let (components, addr) = match read_blocking(&control.rx) {
             Ok(ZygoteMsg::Init { components, addr }) => (components, addr),
             Ok(other) => return Err(format!("expected Init, got {other:?}")),
             Err(e) => return Err(format!("cannot read Init: {e}")),
@@ -205,7 +204,7 @@ impl Server {
         if threads != 1 {
             return Err(format!("{threads} threads after set-up; forking would be unsafe"));
         }
-        write_blocking(&control, &ZygoteMsg::Listening { pid: std::process::id() }).map_err(|e| e.to_string())?;
+        write_blocking(&control.tx, &ZygoteMsg::Listening { pid: std::process::id() }).map_err(|e| e.to_string())?;
         // SAFETY: getuid cannot fail.
         let uid = unsafe { libc::getuid() };
         Ok(Server { control, listener, sigchld, conns: Vec::new(), live: HashMap::new(), uid })
@@ -214,7 +213,7 @@ impl Server {
     fn serve(&mut self) -> i32 {
         loop {
             let mut fds: Vec<libc::pollfd> =
-                [self.control.as_raw_fd(), self.listener.as_raw_fd(), self.sigchld.as_raw_fd()]
+                [self.control.rx.as_raw_fd(), self.listener.as_raw_fd(), self.sigchld.as_raw_fd()]
                     .into_iter()
                     .chain(self.conns.iter().map(|c| c.sock.as_raw_fd()))
                     .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
@@ -263,7 +262,7 @@ impl Server {
 
     fn read_conn(&mut self, i: usize) {
         let mut data = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+        let mut cmsg = nix::cmsg_space!([RawFd; 8]);
         let fd = self.conns[i].sock.as_raw_fd();
         let got = {
             let mut iov = [IoSliceMut::new(&mut data)];
@@ -356,12 +355,19 @@ impl Server {
         if self.conns[i].child.is_some() {
             return self.reply(i, &ZygoteMsg::Refused { reason: "one actor per connection".into() });
         }
-        let Some(actor_fd) = self.conns[i].fds.pop() else {
-            return self.reply(i, &ZygoteMsg::Refused { reason: "no socket attached to the request".into() });
+        let fds = std::mem::take(&mut self.conns[i].fds);
+        let Ok::<[OwnedFd; 2], _>([rx, tx]) = fds.try_into() else {
+            return self
+                .reply(i, &ZygoteMsg::Refused { reason: "the request must carry exactly two pipe ends".into() });
         };
+        let link = LinkFds { rx, tx };
         // Everything the child must close: ours, and other actors' sockets.
-        let mut theirs: Vec<RawFd> =
-            vec![self.control.as_raw_fd(), self.listener.as_raw_fd(), self.sigchld.as_raw_fd()];
+        let mut theirs: Vec<RawFd> = vec![
+            self.control.rx.as_raw_fd(),
+            self.control.tx.as_raw_fd(),
+            self.listener.as_raw_fd(),
+            self.sigchld.as_raw_fd(),
+        ];
         for c in &self.conns {
             theirs.push(c.sock.as_raw_fd());
             theirs.extend(c.fds.iter().map(|f| f.as_raw_fd()));
@@ -371,9 +377,9 @@ impl Server {
         // child may run ordinary code after fork.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            child(zygote, new_group, &theirs, actor_fd);
+            child(zygote, new_group, &theirs, link);
         }
-        drop(actor_fd);
+        drop(link);
         if pid < 0 {
             let e = std::io::Error::last_os_error();
             return self.reply(i, &ZygoteMsg::Refused { reason: format!("fork failed: {e}") });
@@ -420,8 +426,8 @@ impl Server {
     }
 }
 
-/// The forked child: become an actor process on `actor_fd`. Never returns.
-fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], actor_fd: OwnedFd) -> ! {
+/// The forked child: become an actor process on `link`. Never returns.
+fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], link: LinkFds) -> ! {
     // SAFETY: plain syscalls in a single-threaded child.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -438,8 +444,7 @@ fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], actor_fd: Owned
         }
     }
     let _ = SigSet::all().thread_unblock();
-    let sock = StdUnixStream::from(actor_fd);
-    let code = crate::actor::run_blocking(sock);
+    let code = crate::actor::run_blocking(link);
     std::process::exit(code)
 }
 
@@ -449,9 +454,9 @@ fn set_comm(name: &std::ffi::CStr) {
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
 
-/// Read one frame from a blocking socket.
-fn read_blocking(sock: &StdUnixStream) -> std::io::Result<ZygoteMsg> {
-    let mut sock = sock;
+/// Read one frame from a blocking pipe.
+fn read_blocking(fd: &OwnedFd) -> std::io::Result<ZygoteMsg> {
+    let mut sock = std::fs::File::from(fd.try_clone()?);
     let mut head = [0u8; 4];
     sock.read_exact(&mut head)?;
     let len = u32::from_be_bytes(head) as usize;
@@ -463,10 +468,10 @@ fn read_blocking(sock: &StdUnixStream) -> std::io::Result<ZygoteMsg> {
     decode_as(&body).map_err(std::io::Error::other)
 }
 
-/// Write one frame to a blocking socket.
-fn write_blocking(sock: &StdUnixStream, msg: &ZygoteMsg) -> std::io::Result<()> {
+/// Write one frame to a blocking pipe.
+fn write_blocking(fd: &OwnedFd, msg: &ZygoteMsg) -> std::io::Result<()> {
     let mut buf = Vec::new();
     encode_frame(msg, &mut buf).map_err(std::io::Error::other)?;
-    let mut sock = sock;
+    let mut sock = std::fs::File::from(fd.try_clone()?);
     sock.write_all(&buf)
 }

@@ -2,7 +2,7 @@
 //!
 //! The actor runs exactly the code an actor process runs
 //! ([`crate::actor::run_on`]) on a thread of its own with a single-threaded
-//! runtime, and talks to its parent over a socket pair as usual. It gets its
+//! runtime, and talks to its parent over a link as usual. It gets its
 //! own stores, memory and CPU limits and grants; what it does not get is an
 //! address space of its own (a wasmtime bug is not contained by the OS) or a
 //! core of its own beyond what the process's threads share.
@@ -12,9 +12,8 @@
 //! tick in wasm); dropping its stores and children takes its subtree down
 //! with it, as a process death would.
 
-use super::{Exit, Inner, KillVia, Killer, Process, Spawned};
+use super::{Exit, Inner, KillVia, Killer, LinkFds, Process, Spawned};
 use std::collections::HashMap;
-use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -55,7 +54,7 @@ impl Drop for Registered {
 
 /// Start an actor of tree `tree_id` on a new thread of this process.
 pub fn spawn_actor(tree_id: &str) -> std::io::Result<Spawned> {
-    let (ours, theirs) = StdUnixStream::pair()?;
+    let (ours, theirs) = LinkFds::pair()?;
     let (kill_tx, kill_rx) = mpsc::unbounded_channel::<i32>();
     let (exit_tx, exit_rx) = oneshot::channel();
     let registered = Registered::new(tree_id);
@@ -65,15 +64,13 @@ pub fn spawn_actor(tree_id: &str) -> std::io::Result<Spawned> {
         drop(registered);
         let _ = exit_tx.send(exit);
     })?;
-    ours.set_nonblocking(true)?;
-    let sock = tokio::net::UnixStream::from_std(ours)?;
     let process = Process { inner: Inner::Reported(exit_rx), killer: Killer(KillVia::Channel(kill_tx)) };
-    Ok(Spawned { process, sock, pid: std::process::id() })
+    Ok(Spawned { process, link: ours.into_async()?, pid: std::process::id() })
 }
 
 /// The thread's body: serve until the actor ends or is stopped (any signal,
 /// or every handle on it dropped).
-fn run(sock: StdUnixStream, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
+fn run(link: LinkFds, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return Exit::Lost(format!("cannot start tokio: {e}")),
@@ -82,7 +79,7 @@ fn run(sock: StdUnixStream, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
         tokio::select! {
             biased;
             _ = kill.recv() => Exit::Aborted,
-            code = crate::actor::run_on(sock) => Exit::Code(code),
+            code = crate::actor::run_on(link) => Exit::Code(code),
         }
     });
     rt.shutdown_timeout(Duration::from_millis(100));

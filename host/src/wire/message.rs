@@ -194,7 +194,7 @@ pub enum ZygoteMsg {
         /// The zygote's pid.
         pid: u32,
     },
-    /// Requester → zygote, with the new actor's end of its socket pair
+    /// Requester → zygote, with the new actor's side of its link (read end, write end)
     /// attached (`SCM_RIGHTS`): fork an actor process on it.
     Fork {
         /// Make the actor lead a new process group.

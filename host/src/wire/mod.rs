@@ -1,6 +1,6 @@
 //! The wire protocol between a parent actor and each of its children.
 //!
-//! One socket pair per parent/child edge carries [`frame`]s; each frame holds
+//! One link (a pipe each way) per parent/child edge carries [`frame`]s; each frame holds
 //! one [`Msg`]. Values inside messages are CBOR ([`ciborium::Value`]); the
 //! callee converts them to its export's WIT types with [`value`].
 //! `docs/protocol.md` specifies the exchange message by message.
