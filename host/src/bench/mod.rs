@@ -255,10 +255,11 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                 emit(Figure::new("one-way stream messages", b, one_way, "msg/s").against(pipe));
             }
             if want("rss") {
-                let rss = idle_rss(&ctx, plan.idle).await?;
+                let (rss, pss) = idle_rss(&ctx, plan.idle).await?;
                 emit(
                     Figure::new("idle actor RSS", b, rss, "MB").against(idle_process).floor(Some(Floor::AtMost(10.0))),
                 );
+                emit(Figure::new("idle actor PSS (shared pages split)", b, pss, "MB"));
             }
             if want("primes") {
                 let (pool, count) = actor_pool(&ctx, workers, plan.primes_span, plan.runs.min(3)).await?;
@@ -318,16 +319,15 @@ fn median_duration(runs: usize, mut f: impl FnMut()) -> Duration {
     )
 }
 
-/// Median time of `f` over `runs` runs, after three warm-up runs.
-async fn time_async<F: Future<Output = Result<()>>>(runs: usize, mut f: impl FnMut() -> F) -> Result<Duration> {
+/// Median of the durations `f` reports over `runs` runs, after three
+/// warm-up runs.
+async fn time_async<F: Future<Output = Result<Duration>>>(runs: usize, mut f: impl FnMut() -> F) -> Result<Duration> {
     for _ in 0..3 {
         f().await?;
     }
     let mut times = Vec::new();
     for _ in 0..runs {
-        let t = Instant::now();
-        f().await?;
-        times.push(t.elapsed());
+        times.push(f().await?);
     }
     Ok(median(times))
 }
@@ -340,8 +340,10 @@ fn args<T: Serialize>(v: &T) -> ciborium::Value {
     ciborium::Value::serialized(v).expect("serializable")
 }
 
-/// Start `count` run-in-actor children at once; wait for every result.
-async fn spawn_and_wait(ctx: &Arc<ActorCtx>, count: usize) -> Result<()> {
+/// Start `count` run-in-actor children at once; the time until every
+/// result is in (the children's exit is waited for, but not timed).
+async fn spawn_and_wait(ctx: &Arc<ActorCtx>, count: usize) -> Result<Duration> {
+    let t = Instant::now();
     let n = Nursery::open(ctx);
     let mut portals = Vec::new();
     for i in 0..count {
@@ -350,7 +352,9 @@ async fn spawn_and_wait(ctx: &Arc<ActorCtx>, count: usize) -> Result<()> {
     for p in &portals {
         p.result().await.map_err(remote)?;
     }
-    n.wait().await.map_err(remote)
+    let took = t.elapsed();
+    n.wait().await.map_err(remote)?;
+    Ok(took)
 }
 
 async fn daemon(n: &Nursery, name: &str) -> Result<Portal> {
@@ -431,15 +435,26 @@ async fn stream_rates(ctx: &Arc<ActorCtx>, plan: &Plan) -> Result<(f64, f64)> {
     Ok((ping, median(rates)))
 }
 
-/// Resident memory of `pid` in MB, from `/proc`.
-fn rss_mb(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
+/// A `key: N kB` line of `/proc/<pid>/<file>`, in MB.
+fn proc_mb(pid: u32, file: &str, key: &str) -> Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}"))?;
+    let kb: f64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmRSS for pid {pid}"))?;
+        .ok_or_else(|| anyhow!("no {key} in /proc/{pid}/{file}"))?;
     Ok(kb / 1024.0)
+}
+
+/// Resident memory of `pid` in MB.
+fn rss_mb(pid: u32) -> Result<f64> {
+    proc_mb(pid, "status", "VmRSS:")
+}
+
+/// Proportional set size of `pid` in MB: resident memory with each shared
+/// page divided among the processes mapping it.
+fn pss_mb(pid: u32) -> Result<f64> {
+    proc_mb(pid, "smaps_rollup", "Pss:")
 }
 
 /// RSS of a `sleep` process once it has exec'd.
@@ -459,25 +474,30 @@ fn idle_process_rss() -> Result<f64> {
     rss
 }
 
-/// Median RSS of an idle daemon: of each actor's process, or for thread
-/// actors what each adds to ours.
-async fn idle_rss(ctx: &Arc<ActorCtx>, count: usize) -> Result<f64> {
+/// Median RSS and PSS of an idle daemon: of each actor's process, or for
+/// thread actors what each adds to ours.
+async fn idle_rss(ctx: &Arc<ActorCtx>, count: usize) -> Result<(f64, f64)> {
     let n = Nursery::open(ctx);
     let first = daemon(&n, "idle0").await?;
-    let before = rss_mb(std::process::id())?;
+    let me = std::process::id();
+    let before = (rss_mb(me)?, pss_mb(me)?);
     let mut portals = vec![first];
     for i in 1..count {
         portals.push(daemon(&n, &format!("idle{i}")).await?);
     }
-    let after = rss_mb(std::process::id())?;
-    let rss = if ctx.tree.spawn.forced == Some(Backend::Thread) {
-        (after - before) / (count - 1).max(1) as f64
+    let sizes = if ctx.tree.spawn.forced == Some(Backend::Thread) {
+        let per = (count - 1).max(1) as f64;
+        ((rss_mb(me)? - before.0) / per, (pss_mb(me)? - before.1) / per)
     } else {
-        median(portals.iter().map(|p| rss_mb(p.info().pid)).collect::<Result<Vec<_>>>()?)
+        let pids: Vec<u32> = portals.iter().map(|p| p.info().pid).collect();
+        (
+            median(pids.iter().map(|p| rss_mb(*p)).collect::<Result<Vec<_>>>()?),
+            median(pids.iter().map(|p| pss_mb(*p)).collect::<Result<Vec<_>>>()?),
+        )
     };
     n.cancel().await;
     n.wait().await.map_err(remote)?;
-    Ok(rss)
+    Ok(sizes)
 }
 
 /// The primes chunks, in order.
