@@ -267,3 +267,55 @@ fn broadcast_gives_every_consumer_every_number_in_order() {
         assert_eq!(text.matches("received 1000 numbers in order").count(), 10, "{text}");
     }
 }
+
+/// Issue 7: Rust, Python and JavaScript actors in one tree, under every
+/// backend; then Python and JavaScript roots whose export raises, so the
+/// whole tree fails with the guest's own traceback or stack.
+#[test]
+fn polyglot_tree_and_cross_language_errors() {
+    for backend in Backend::ALL {
+        let (out, _) = run_example("polyglot", backend);
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert!(out.status.success(), "{backend}: {text}\n{err}");
+        for want in [
+            "[py] python actor pid=",
+            "[js] javascript actor pid=",
+            "[leaf] rust leaf pid=",
+            "[root] py: add(40, 2) = 42",
+            "[root] js: add(40, 2) = 42",
+            "[root] py: greet -> hello Ada, 36 years young, from python",
+            "[root] js: greet -> hello Ada, 36 years young, from javascript",
+            "[root] py: simple-rpc started=11, 10 pings answered",
+            "[root] js: simple-rpc started=11, 10 pings answered",
+            "[root] py: spawn-rust -> 42",
+            "actor 'py' [guest]: ValueError: boom from root to py",
+            "Traceback (most recent call last):",
+            "in explode",
+            "actor 'js' [guest]: TypeError: boom from root to js",
+            "explode@bundle.js:",
+            "[root] done",
+        ] {
+            assert!(text.contains(want), "{backend}: want {want:?} in\n{text}\n{err}");
+        }
+    }
+    let built = repo().join("examples/polyglot/build");
+    for (component, wasm, want) in [
+        ("python", "python.wasm", "Traceback (most recent call last):"),
+        ("javascript", "javascript.wasm", "explode@bundle.js:"),
+    ] {
+        let dir = std::env::temp_dir().join(format!("tractor-cli-{}", tractor_host::spawn::new_uid()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "[root]\ncomponent = \"{component}\"\nfunc = \"fail\"\nargs = [\"boom\"]\n\n[component.{component}]\nsource = \"{}\"\n",
+            built.join(wasm).display()
+        );
+        std::fs::write(dir.join("tractor.toml"), text).unwrap();
+        let (mut cmd, id) = host(&["run", dir.to_str().unwrap()]);
+        let out = cmd.output().unwrap();
+        assert_all_gone(&id);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{component}: {err}");
+        assert!(err.contains("the actor tree failed") && err.contains("boom"), "{component}: {err}");
+        assert!(err.contains(want), "{component}: want {want:?} in {err}");
+    }
+}

@@ -79,6 +79,21 @@ macro_rules! bindings {
     };
 }
 
+/// An error kind as the WIT and the host spell it (`bad-args`), so guest
+/// and host renderings of one error agree.
+pub fn kind_name(kind: ErrorKind) -> String {
+    let debug = format!("{kind:?}");
+    let name = debug.rsplit("::").next().unwrap_or(&debug);
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
 impl Error {
     /// A guest error with `message`; the host fills in the actor.
     pub fn new(message: impl Into<String>) -> Error {
@@ -99,10 +114,10 @@ impl Error {
 
     /// The error tree as indented text, one actor per line.
     pub fn render(&self) -> String {
-        let mut s = format!("actor '{}' [{:?}]: {}", self.actor_name, self.kind, self.message);
+        let mut s = format!("actor '{}' [{}]: {}", self.actor_name, kind_name(self.kind), self.message);
         for c in &self.causes {
             let pad = "  ".repeat(c.depth as usize);
-            s.push_str(&format!("\n{pad}actor '{}' [{:?}]: {}", c.actor_name, c.kind, c.message));
+            s.push_str(&format!("\n{pad}actor '{}' [{}]: {}", c.actor_name, kind_name(c.kind), c.message));
         }
         s
     }
