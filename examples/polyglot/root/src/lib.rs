@@ -73,7 +73,9 @@ impl Guest for Root {
                     tractor::Outcome::Returned(c) => {
                         println!("{tag}: simple-rpc started={first}, {c} pings answered")
                     }
-                    tractor::Outcome::Cancelled { by } => return Err(format!("{tag}: simple-rpc cancelled by {by}").into()),
+                    tractor::Outcome::Cancelled { by } => {
+                        return Err(format!("{tag}: simple-rpc cancelled by {by}").into())
+                    }
                 }
             }
 
