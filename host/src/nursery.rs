@@ -572,8 +572,10 @@ async fn supervise(
         }
     }
     let status = proc.wait().await;
-    // Close both ends of the pipe before anyone hears the child is gone, so
-    // a nursery that has finished waiting holds no descriptor for it.
+    // Close the child's pidfd and both ends of its link before anyone hears
+    // the child is gone, so a nursery that has finished waiting holds no
+    // descriptor for it.
+    drop(proc);
     drop(read);
     writer.abort();
     let _ = writer.await;

@@ -51,7 +51,7 @@ pub struct Zygote {
     pub addr: String,
     /// The zygote's pid.
     pub pid: u32,
-    _process: tokio::process::Child,
+    _process: exec::Child,
     _control: Link,
 }
 
@@ -75,8 +75,8 @@ impl Zygote {
             Ok(ZygoteMsg::Listening { pid }) => Ok(Zygote { addr, pid, _process: process, _control: control }),
             Ok(other) => Err(std::io::Error::other(format!("zygote: unexpected message {other:?}"))),
             Err(e) => {
-                let status = process.wait().await.map(|s| s.to_string()).unwrap_or_default();
-                Err(std::io::Error::other(format!("the zygote failed to start ({e}; {status})")))
+                let status = process.wait().await;
+                Err(std::io::Error::other(format!("the zygote failed to start ({e}; it {status})")))
             }
         }
     }

@@ -116,15 +116,6 @@ impl Exit {
     pub fn success(&self) -> bool {
         *self == Exit::Code(0)
     }
-
-    fn from_status(s: std::process::ExitStatus) -> Exit {
-        use std::os::unix::process::ExitStatusExt as _;
-        match (s.code(), s.signal()) {
-            (Some(c), _) => Exit::Code(c),
-            (None, Some(sig)) => Exit::Signal(sig),
-            _ => Exit::Lost(s.to_string()),
-        }
-    }
 }
 
 impl std::fmt::Display for Exit {
@@ -145,7 +136,7 @@ pub struct Process {
 }
 
 enum Inner {
-    Exec(tokio::process::Child),
+    Exec(exec::Child),
     Reported(oneshot::Receiver<Exit>),
 }
 
@@ -153,10 +144,7 @@ impl Process {
     /// Wait until the actor has ended (and, for a process, been reaped).
     pub async fn wait(&mut self) -> Exit {
         match &mut self.inner {
-            Inner::Exec(child) => match child.wait().await {
-                Ok(s) => Exit::from_status(s),
-                Err(e) => Exit::Lost(format!("cannot reap: {e}")),
-            },
+            Inner::Exec(child) => child.wait().await,
             Inner::Reported(rx) => rx.await.unwrap_or_else(|_| Exit::Lost("its supervisor went away".into())),
         }
     }
