@@ -138,6 +138,7 @@ fn main() -> ExitCode {
             }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .event_interval(tractor_host::wire::frame::EVENT_INTERVAL)
                 .enable_all()
                 .build()
                 .expect("cannot start tokio");

@@ -537,7 +537,7 @@ async fn supervise(
     on_end: OnEnd,
 ) {
     let mut failure: Option<RemoteError> = None;
-    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
+    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     loop {
         match wire::read_msg(&mut read).await {
             Ok(Msg::Ready { .. }) => {}

@@ -62,7 +62,11 @@ pub fn main() -> i32 {
 /// epoch tick): cross-thread wakeups were the largest cost of a message
 /// round trip, and parallelism comes from actors, one process each.
 pub fn run_blocking(link: spawn::LinkFds) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .event_interval(crate::wire::frame::EVENT_INTERVAL)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tractor actor: cannot start tokio: {e}");
@@ -381,7 +385,7 @@ async fn read_parent(
     tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
 ) {
     let ctx = &actor.ctx;
-    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
+    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     loop {
         match wire::read_msg(&mut read).await {
             Ok(Msg::Call(req)) => {

@@ -178,7 +178,10 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
     }
     let tree = Tree::prepare(&manifest, opts.host_exe.clone())?;
     let plan = Plan::new(opts.quick);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .event_interval(crate::wire::frame::EVENT_INTERVAL)
+        .build()?;
     let mut all = Vec::new();
     let mut emit = |f: Figure| {
         report(&f);

@@ -71,7 +71,11 @@ pub fn spawn_actor(tree_id: &str) -> std::io::Result<Spawned> {
 /// The thread's body: serve until the actor ends or is stopped (any signal,
 /// or every handle on it dropped).
 fn run(link: LinkFds, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .event_interval(crate::wire::frame::EVENT_INTERVAL)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return Exit::Lost(format!("cannot start tokio: {e}")),
     };
