@@ -460,13 +460,18 @@ fn pss_mb(pid: u32) -> Result<f64> {
     proc_mb(pid, "smaps_rollup", "Pss:")
 }
 
-/// RSS of a `sleep` process once it has exec'd.
+/// RSS of a `sleep` process once it has exec'd and gone to sleep.
 fn idle_process_rss() -> Result<f64> {
     let mut child = Command::new("sleep").arg("30").stdin(Stdio::null()).spawn()?;
     let pid = child.id();
+    let asleep = || -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "pid (comm) S ...": exec'd (comm is sleep) and blocked in nanosleep.
+        stat.contains("(sleep) S")
+    };
     let mut rss = Err(anyhow!("`sleep` did not start"));
     for _ in 0..1000 {
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep") {
+        if asleep() {
             rss = rss_mb(pid);
             break;
         }
