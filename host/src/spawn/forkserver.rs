@@ -191,6 +191,10 @@ impl Server {
             // tries to run it, with the actor's name.
             let _ = crate::actor::preload(&engine, c);
         }
+        // Run the one-time set-up every actor's WASI context would do
+        // (the random generators probe the CPU with cpuid, a VM exit
+        // each), so forked actors inherit it done.
+        drop(wasmtime_wasi::WasiCtx::builder().build());
         let listener =
             UnixListener::bind_addr(&SocketAddr::from_abstract_name(addr.as_bytes()).map_err(|e| e.to_string())?)
                 .map_err(|e| format!("cannot listen on `{addr}`: {e}"))?;
