@@ -29,7 +29,7 @@ impl Tree {
     /// Build stale components, precompile all of them into the cache.
     /// `host_exe` is the `tractor-host` binary actor processes run.
     pub fn prepare(manifest: &Manifest, host_exe: PathBuf) -> Result<Tree> {
-        let engine = component::engine()?;
+        let engine = component::shared_engine()?;
         let dir = cache::default_dir();
         let mut components = Vec::new();
         for spec in manifest.components.values() {

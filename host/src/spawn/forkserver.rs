@@ -346,12 +346,10 @@ impl Server {
     fn reply(&mut self, i: usize, msg: &ZygoteMsg) {
         let mut buf = Vec::new();
         if encode_frame(msg, &mut buf).is_ok() {
-            let sock = &mut self.conns[i].sock;
-            // A few bytes into an empty socket buffer: this does not block
-            // in practice; a requester that stopped reading loses its reply.
-            let _ = sock.set_nonblocking(false);
-            let _ = sock.write_all(&buf);
-            let _ = sock.set_nonblocking(true);
+            // A few bytes into a socket buffer the requester keeps empty (it
+            // reads every reply): a requester that stopped reading, so that
+            // even this would block, loses the reply rather than stall us.
+            let _ = self.conns[i].sock.write_all(&buf);
         }
     }
 
