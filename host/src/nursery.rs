@@ -121,7 +121,7 @@ pub struct ActorCtx {
 impl ActorCtx {
     /// Context for a native program that drives a tree from outside it.
     pub fn native(tree: TreeInfo) -> Arc<ActorCtx> {
-        let mut ctx = Self::new(
+        Self::build(
             ActorInfo {
                 name: "tractor-host".into(),
                 uid: "host".into(),
@@ -133,9 +133,8 @@ impl ActorCtx {
             tree,
             true,
             None,
-        );
-        Arc::get_mut(&mut ctx).expect("just made").zygote = Some(Default::default());
-        ctx
+            Some(Default::default()),
+        )
     }
 
     /// The spawn policy children of this actor get, with the zygote's
@@ -170,6 +169,17 @@ impl ActorCtx {
         new_process_group: bool,
         grants: Option<Grants>,
     ) -> Arc<ActorCtx> {
+        Self::build(me, child_depth, tree, new_process_group, grants, None)
+    }
+
+    fn build(
+        me: ActorInfo,
+        child_depth: u32,
+        tree: TreeInfo,
+        new_process_group: bool,
+        grants: Option<Grants>,
+        zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
+    ) -> Arc<ActorCtx> {
         Arc::new(ActorCtx {
             me,
             child_depth,
@@ -179,7 +189,7 @@ impl ActorCtx {
             cancelled_by: Mutex::new(None),
             grants,
             children: Mutex::new(Vec::new()),
-            zygote: None,
+            zygote,
         })
     }
 

@@ -80,7 +80,8 @@ fn linked(engine: &Engine, entry: &ComponentEntry) -> Result<Arc<Linked>, (Error
     Ok(l)
 }
 
-/// Load and link `entry` into the cache now (see `actor::preload`).
+/// Load and link `entry` into this process's cache ahead of time (the
+/// forkserver's zygote does this for every component of its tree).
 pub fn preload(engine: &Engine, entry: &ComponentEntry) -> Result<(), RemoteError> {
     linked(engine, entry).map(|_| ()).map_err(|(kind, msg)| RemoteError::new(kind, msg))
 }

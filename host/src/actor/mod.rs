@@ -10,7 +10,7 @@
 //! epoch interruption, and every child is torn down before the process exits.
 
 mod guest;
-pub use guest::{link, Linked};
+pub use guest::{link, preload, Linked};
 pub mod host_api;
 pub mod output;
 
@@ -78,12 +78,6 @@ pub fn run_blocking(link: spawn::LinkFds) -> i32 {
     // call we abandoned): the actor is done.
     rt.shutdown_timeout(Duration::from_millis(100));
     code
-}
-
-/// Load and link `entry` into this process's component cache ahead of time
-/// (the forkserver's zygote does this for every component of its tree).
-pub fn preload(engine: &wasmtime::Engine, entry: &crate::wire::ComponentEntry) -> Result<(), RemoteError> {
-    guest::preload(engine, entry)
 }
 
 /// The actor itself, on the current runtime: read its `Start`, load its
