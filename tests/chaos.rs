@@ -12,15 +12,10 @@ use common::{assert_no_leftovers, assert_tree_gone_within, cbor, host_exe, repo,
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 use tractor_host::nursery::Nursery;
 use tractor_host::spawn::Backend;
 use tractor_host::wire::ContextOutcome;
 use tractor_host::ErrorKind;
-
-/// fd counts are per process and every case opens some: the cases of this
-/// file run one at a time.
-static SERIAL: Mutex<()> = Mutex::const_new(());
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -97,7 +92,7 @@ fn stderr_of(child: &mut Child) -> String {
 
 #[test]
 fn sigkill_of_the_root_takes_the_whole_tree() {
-    let _serial = SERIAL.blocking_lock();
+    let _serial = common::serial();
     for backend in Backend::ALL {
         let (mut root, id) = daemon_tree(backend);
         signal(root.id(), libc::SIGKILL);
@@ -109,7 +104,7 @@ fn sigkill_of_the_root_takes_the_whole_tree() {
 
 #[test]
 fn sigkill_of_the_zygote_takes_every_forked_actor() {
-    let _serial = SERIAL.blocking_lock();
+    let _serial = common::serial();
     let (mut root, id) = daemon_tree(Backend::Forkserver);
     signal(common::zygotes(&id)[0], libc::SIGKILL);
     let status = root.wait().unwrap();
@@ -121,7 +116,7 @@ fn sigkill_of_the_zygote_takes_every_forked_actor() {
 
 #[test]
 fn sigterm_and_sigint_tear_the_tree_down_in_order() {
-    let _serial = SERIAL.blocking_lock();
+    let _serial = common::serial();
     for (sig, code, backend) in [
         (libc::SIGTERM, 143, Backend::Exec),
         (libc::SIGINT, 130, Backend::Exec),
@@ -142,7 +137,7 @@ fn sigterm_and_sigint_tear_the_tree_down_in_order() {
 
 #[test]
 fn sigkill_of_an_inner_actor_is_a_remote_error_and_the_tree_goes() {
-    let _serial = SERIAL.blocking_lock();
+    let _serial = common::serial();
     let (mut root, id) = daemon_tree(Backend::Exec);
     let pids = tree_processes(&id);
     // Any actor but the root actor (the host is the parent of the root).
@@ -191,8 +186,7 @@ fn sorted_children(pid: u32) -> Vec<u32> {
 }
 
 each_backend! {
-async fn a_trap_mid_stream_fails_only_that_context() {
-    let _serial = SERIAL.lock().await;
+serial async fn a_trap_mid_stream_fails_only_that_context() {
     let tree = testbed();
     let fds = settled_fds(&tree).await;
     let n = Nursery::open(&tree.driver());
@@ -215,8 +209,7 @@ async fn a_trap_mid_stream_fails_only_that_context() {
 }
 
 each_backend! {
-async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
-    let _serial = SERIAL.lock().await;
+serial async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
     let tree = testbed();
     let fds = settled_fds(&tree).await;
     let n = Nursery::open(&tree.driver());
@@ -236,8 +229,7 @@ async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
 }
 
 each_backend! {
-async fn guest_timeouts_cancel_remote_calls_and_nurseries() {
-    let _serial = SERIAL.lock().await;
+serial async fn guest_timeouts_cancel_remote_calls_and_nurseries() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
     let start = Instant::now();
@@ -254,8 +246,7 @@ async fn guest_timeouts_cancel_remote_calls_and_nurseries() {
 }
 
 each_backend! {
-async fn cancelling_a_spinning_or_blocked_actor_is_prompt() {
-    let _serial = SERIAL.lock().await;
+serial async fn cancelling_a_spinning_or_blocked_actor_is_prompt() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
     for func in ["spin", "sleep-forever"] {
@@ -275,12 +266,11 @@ async fn cancelling_a_spinning_or_blocked_actor_is_prompt() {
 }
 
 each_backend! {
-async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
+serial async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
     if !common::backend().is_process() {
         // SIGSTOP freezes a process; a thread actor shares ours.
         return;
     }
-    let _serial = SERIAL.lock().await;
     let mut tree = testbed();
     tree.info.grace = Duration::from_millis(200);
     let n = Nursery::open(&tree.driver());
@@ -302,8 +292,7 @@ async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
 }
 
 each_backend! {
-async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
-    let _serial = SERIAL.lock().await;
+serial async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
     let tree = testbed();
     let ctx = tree.driver();
     let fds = settled_fds(&tree).await;

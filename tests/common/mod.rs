@@ -25,6 +25,37 @@ pub fn backend() -> Backend {
 /// [`testbed`] trees force that backend and [`backend`] names it.
 #[allow(unused_macros)]
 macro_rules! each_backend {
+    // `serial`: one case at a time, holding [`SERIAL`] from before the
+    // test's runtime is built until after it is gone.
+    ($(#[$m:meta])* serial async fn $name:ident() $body:block) => {
+        $(#[$m])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body() $body
+
+            fn run(backend: tractor_host::spawn::Backend) {
+                let _serial = common::serial();
+                common::test_runtime().block_on(common::BACKEND.scope(backend, body()))
+            }
+
+            #[test]
+            fn exec() {
+                run(tractor_host::spawn::Backend::Exec)
+            }
+
+            #[test]
+            fn forkserver() {
+                run(tractor_host::spawn::Backend::Forkserver)
+            }
+
+            #[test]
+            fn thread() {
+                run(tractor_host::spawn::Backend::Thread)
+            }
+        }
+    };
     ($(#[$m:meta])* async fn $name:ident() $body:block) => {
         $(#[$m])*
         mod $name {
@@ -49,6 +80,23 @@ macro_rules! each_backend {
             }
         }
     };
+}
+
+/// Cases that count the process's file descriptors run one at a time. They
+/// take this lock before their tokio runtime exists: a test's runtime is
+/// four descriptors of its own, and a test waiting for the lock must not
+/// have created them yet.
+pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Hold [`SERIAL`] (a test that failed while holding it does not poison it
+/// for the rest).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The runtime a `serial` test of [`each_backend`] runs on.
+pub fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// The repository root.
