@@ -171,14 +171,117 @@ async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
                 _ => None,
             };
             let addr = zygote.as_ref().map(|z| z.addr.as_str());
-            let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr).await.unwrap();
+            let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr, Vec::new()).await.unwrap();
             let mut tx = spawned.link.tx;
             tx.write_all(&bytes).await.unwrap();
             drop(tx);
+            // It says so before it goes (nameless: the name comes with Start).
+            match tractor_host::wire::read_msg(&mut spawned.link.rx).await {
+                Ok(tractor_host::wire::Msg::Failed { error }) => {
+                    assert_eq!(error.kind, ErrorKind::Protocol, "{name} ({backend}): {error}");
+                    assert!(error.message.contains("protocol error from parent"), "{error}");
+                }
+                other => panic!("{name} ({backend}): expected Failed, got {other:?}"),
+            }
             let exit = spawned.process.wait().await;
             assert_eq!(exit, Exit::Code(65), "{name} ({backend}): the actor must refuse, not crash or hang");
             drop(zygote);
             assert_no_leftovers(&id);
+        }
+    }
+}
+
+/// A raw actor of the testbed started with `backend`, given its `Start`
+/// and up (it sent `Ready`): the test speaks the protocol itself.
+struct Raw {
+    spawned: tractor_host::spawn::Spawned,
+    _zygote: Option<tractor_host::spawn::forkserver::Zygote>,
+    id: String,
+}
+
+impl Raw {
+    async fn start(backend: tractor_host::spawn::Backend, name: &str) -> Raw {
+        use tractor_host::spawn::{self, forkserver::Zygote, Backend};
+        use tractor_host::wire::{Msg, StartActor};
+        let tree = testbed();
+        let id = spawn::new_uid();
+        let zygote = match backend {
+            Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &tree.info.components).await.unwrap()),
+            _ => None,
+        };
+        let addr = zygote.as_ref().map(|z| z.addr.as_str());
+        let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr, Vec::new()).await.unwrap();
+        let start = StartActor {
+            name: name.into(),
+            uid: "u-raw".into(),
+            depth: 0,
+            component: "testbed".into(),
+            components: tree.info.components.clone(),
+            grace_ms: 2000,
+            max_depth: None,
+            grants: Default::default(),
+            tree_id: id.clone(),
+            spawn: Default::default(),
+            run: None,
+        };
+        tractor_host::wire::write_msg(&mut spawned.link.tx, &Msg::Start(Box::new(start))).await.unwrap();
+        assert!(matches!(tractor_host::wire::read_msg(&mut spawned.link.rx).await, Ok(Msg::Ready { .. })));
+        Raw { spawned, _zygote: zygote, id }
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.spawned.link.tx.write_all(bytes).await.unwrap();
+    }
+
+    /// Read until `Failed`; returns its error.
+    async fn failed(&mut self) -> tractor_host::RemoteError {
+        loop {
+            match tractor_host::wire::read_msg(&mut self.spawned.link.rx).await {
+                Ok(tractor_host::wire::Msg::Failed { error }) => return error,
+                Ok(_) => {}
+                Err(e) => panic!("the actor ended without Failed: {e}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor() {
+    use tractor_host::spawn::{Backend, Exit};
+    use tractor_host::wire::{frame, Msg, RunRequest};
+    let ready = frame::encode(&Msg::Ready { pid: 1 }).unwrap();
+    let open = Msg::OpenContext(RunRequest {
+        id: 7,
+        func: "consume-after".into(),
+        args: ciborium::Value::Array(vec![60_000.into()]),
+    });
+    let mut flood = frame::encode(&open).unwrap();
+    for _ in 0..=tractor_host::context::WINDOW {
+        flood.extend(frame::encode(&Msg::Stream { cid: 7, data: vec![0x01] }).unwrap());
+    }
+    let call = |id| Msg::Call(RunRequest { id, func: "sleep-forever".into(), args: ciborium::Value::Null });
+    let mut twice = frame::encode(&call(3)).unwrap();
+    twice.extend(frame::encode(&call(3)).unwrap());
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("garbled", frame(&[0xff, 0xfe]), "invalid frame body"),
+        ("out-of-place", ready, "unexpected message Ready"),
+        ("overrun", flood, "more than the 1024 stream messages its credit allows"),
+        ("duplicate", twice, "call id 3 is already in flight"),
+    ];
+    for (name, bytes, want) in cases {
+        for backend in Backend::ALL {
+            let mut raw = Raw::start(backend, name).await;
+            raw.send_raw(&bytes).await;
+            let e = raw.failed().await;
+            assert_eq!(
+                (e.kind, e.actor_name.as_str(), e.actor_uid.as_str()),
+                (ErrorKind::Protocol, name, "u-raw"),
+                "{e}"
+            );
+            assert!(e.message.contains(want), "{name} ({backend}): want {want:?} in {e}");
+            assert_eq!(raw.spawned.process.wait().await, Exit::Code(65), "{name} ({backend})");
+            assert_no_leftovers(&raw.id);
         }
     }
 }

@@ -10,6 +10,7 @@ use common::{assert_no_leftovers, cbor, host_exe, testbed};
 use tractor_host::manifest::Manifest;
 use tractor_host::nursery::Nursery;
 use tractor_host::tree::Tree;
+use tractor_host::wire::ContextOutcome;
 use tractor_host::ErrorKind;
 
 /// The testbed component under a manifest with extra TOML after its
@@ -94,8 +95,10 @@ async fn children_and_depth_limits_refuse_the_spawn() {
     let n = Nursery::open(&tree.driver());
     let p = n.run_in_actor("top", Some("testbed"), "nest", cbor(&(5, false))).await.unwrap();
     let e = p.result().await.unwrap_err();
-    let limit = e.walk().into_iter().find(|x| x.kind == ErrorKind::Limit).cloned();
-    let limit = limit.unwrap_or_else(|| panic!("no limit error in {e}"));
+    // Relayed up the chain with its kind; its origin says what happened.
+    assert_eq!(e.kind, ErrorKind::Limit, "{e}");
+    let limit = e.origin();
+    assert_eq!((limit.kind, limit.actor_name.as_str()), (ErrorKind::Limit, "level_4"), "{e}");
     assert!(limit.message.contains("max-depth limit of 2 exceeded"), "{limit}");
     let _ = n.wait().await;
     assert_no_leftovers(&tree.info.id);
@@ -209,6 +212,180 @@ async fn a_child_gets_no_more_than_its_parent_holds() {
     assert!(ask(cbor(&("GREETING", "hi")), "spawn-with-env").await.contains("spawned"));
     let env = ask(cbor(&("HOME", "/root")), "spawn-with-env").await;
     assert!(env.contains("Denied") && env.contains("env HOME"), "{env}");
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+}
+}
+
+/// A folder tree for escape attempts: `data/` (granted) holds `file.txt`,
+/// `sub/inner.txt` and symlinks that lead out (`out` -> `..`, `abs` -> the
+/// playground, `sub/up2` -> `../..`); `secret.txt` and `outside/` lie
+/// beside it.
+fn escape_room() -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = playground();
+    let data = root.join("data");
+    std::fs::write(data.join("sub/inner.txt"), "inner").unwrap();
+    std::os::unix::fs::symlink("..", data.join("out")).unwrap();
+    std::os::unix::fs::symlink(&root, data.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../..", data.join("sub/up2")).unwrap();
+    std::fs::create_dir(root.join("outside")).unwrap();
+    std::fs::write(root.join("outside/marker.txt"), "outside").unwrap();
+    std::fs::write(data.join("sub/marker.txt"), "inside").unwrap();
+    (root, data)
+}
+
+fn granted_dir(data: &std::path::Path, mode: &str) -> Tree {
+    granted(&format!("dirs = [{{ host = \"{}\", guest = \"/data\", mode = \"{mode}\" }}]", data.display()))
+}
+
+fn path(p: std::path::PathBuf) -> String {
+    p.display().to_string()
+}
+
+/// `host` must be refused: a `denied` error from the parent naming it.
+fn assert_denied(outcome: tractor_host::nursery::Outcome, host: &str) {
+    let e = outcome.expect_err(host);
+    assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Denied, "parent"), "{host}: {e}");
+    assert!(e.message.contains(&format!("dir {host} (")) && e.message.contains("does not hold it"), "{host}: {e}");
+    eprintln!("denied: {}", e.message);
+}
+
+each_backend! {
+async fn no_folder_outside_the_parents_can_be_granted() {
+    let (root, data) = escape_room();
+    let tree = granted_dir(&data, "rw");
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("parent", Some("testbed")).await.unwrap();
+    let read = |host: String, writable: bool, file: &'static str| {
+        let p = &p;
+        async move { call(p, "read-via-child", cbor(&(host, writable, file))).await }
+    };
+    // Inside, by every spelling: granted.
+    assert_eq!(read(path(data.join("sub")), false, "inner.txt").await.unwrap(), cbor(&"inner"));
+    assert_eq!(read(path(data.join("sub/../sub")), true, "inner.txt").await.unwrap(), cbor(&"inner"));
+    assert_eq!(read(path(data.clone()), false, "file.txt").await.unwrap(), cbor(&"hello"));
+    // Out, by every spelling: denied, read-only or read-write.
+    let mut escapes: Vec<String> = ["..", "sub/../..", "../../..", "out", "abs", "sub/up2", "out/data/.."]
+        .iter()
+        .map(|e| format!("{}/{e}", data.display()))
+        .collect();
+    escapes.extend([path(root.clone()), "/".to_string(), "/etc".to_string()]);
+    for host in &escapes {
+        for writable in [false, true] {
+            assert_denied(read(host.clone(), writable, "secret.txt").await, host);
+        }
+    }
+    let e = call(&p, "write-via-child", cbor(&(format!("{}/..", data.display()), "pwned.txt", "x"))).await;
+    assert_denied(e, &format!("{}/..", data.display()));
+    assert!(!root.join("pwned.txt").exists());
+    // Symlinks the parent makes in its own read-write folder lead nowhere.
+    for (target, link) in [("..", "/data/mine"), ("../../..", "/data/sub/deep"), ("sub/../..", "/data/twisted")] {
+        call(&p, "make-symlink", cbor(&(target, link))).await.unwrap();
+        let host = format!("{}{}", data.display(), link.trim_start_matches("/data"));
+        assert_denied(read(host.clone(), false, "secret.txt").await, &host);
+    }
+    // wasmtime refuses absolute symlink targets outright; if it ever did
+    // not, the grant would still be denied.
+    if call(&p, "make-symlink", cbor(&("/", "/data/slash"))).await.is_ok() {
+        assert_denied(read(format!("{}/slash", data.display()), false, "etc/passwd").await, &format!("{}/slash", data.display()));
+    }
+    n.wait().await.unwrap();
+
+    // A read-only parent: no read-write child, and no way out either.
+    let tree = granted_dir(&data, "ro");
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("parent", Some("testbed")).await.unwrap();
+    let e = call(&p, "read-via-child", cbor(&(path(data.join("sub")), true, "inner.txt"))).await;
+    assert_denied(e, &path(data.join("sub")));
+    for host in &escapes {
+        assert_denied(call(&p, "read-via-child", cbor(&(host, false, "secret.txt"))).await, host);
+    }
+    assert_eq!(call(&p, "read-via-child", cbor(&(path(data.join("sub")), false, "inner.txt"))).await.unwrap(), cbor(&"inner"));
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+}
+}
+
+each_backend! {
+async fn a_symlink_swapped_after_the_check_never_leads_out() {
+    let (_root, data) = escape_room();
+    let flip = data.join("flip");
+    std::os::unix::fs::symlink("sub", &flip).unwrap();
+    // Swap `flip` between `sub` (inside) and `../outside` as fast as we
+    // can while the parent grants it to child after child.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, flip, tmp) = (stop.clone(), flip.clone(), data.join("flip.tmp"));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let target = if swaps.is_multiple_of(2) { "../outside" } else { "sub" };
+                let _ = std::fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(target, &tmp).unwrap();
+                std::fs::rename(&tmp, &flip).unwrap();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let tree = granted_dir(&data, "ro");
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("parent", Some("testbed")).await.unwrap();
+    let outcomes = call(&p, "read-via-children", cbor(&(path(flip.clone()), "marker.txt", 40))).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let outcomes: Vec<String> = outcomes.deserialized().unwrap();
+    let inside = outcomes.iter().filter(|o| *o == "inside").count();
+    let denied = outcomes.iter().filter(|o| o.starts_with("denied: ")).count();
+    eprintln!("{swaps} swaps: {inside} children read inside, {denied} were denied");
+    assert_eq!(inside + denied, outcomes.len(), "a child saw something else: {outcomes:?}");
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+}
+}
+
+each_backend! {
+async fn a_granted_bind_address_serves_a_real_client() {
+    use std::io::{BufRead as _, Write as _};
+    // A fixed port, and a rule that lets the system pick one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tree = granted(&format!("bind = [\"127.0.0.1:{port}\", \"127.0.0.1:0\"]"));
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("server", Some("testbed")).await.unwrap();
+    for addr in [format!("127.0.0.1:{port}"), "127.0.0.1:0".to_string()] {
+        let (ctx, first) = p.open_context("serve-once", cbor(&[&addr]), ("test", "t")).await.unwrap();
+        let local: String = ciborium::from_reader(first.as_slice()).unwrap();
+        let client = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(&local).unwrap();
+            s.write_all(b"hello from outside\n").unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(s).read_line(&mut line).unwrap();
+            line
+        });
+        assert_eq!(client.await.unwrap(), "echo: hello from outside\n");
+        assert_eq!(ctx.result().await, ContextOutcome::Returned(cbor(&"hello from outside")), "{addr}");
+    }
+    // Nothing else: other addresses, the wildcard, IPv6, an unbound listen.
+    let other = format!("127.0.0.1:{}", if port == 65535 { port - 1 } else { port + 1 });
+    for addr in [Some(other.as_str()), Some("127.0.0.2:0"), Some("0.0.0.0:0"), Some("[::1]:0")] {
+        let e = call(&p, "listen-on", cbor(&[addr])).await.unwrap_err();
+        assert!(e.message.contains("access-denied"), "{addr:?}: {e}");
+        eprintln!("denied: {}", e.message);
+    }
+    // WASI 0.2 wants a bind before a listen (which we would check as the
+    // wildcard address, not granted here).
+    let e = call(&p, "listen-on", cbor(&[None::<&str>])).await.unwrap_err();
+    assert!(e.message.contains("access-denied") || e.message.contains("invalid-state"), "{e}");
+    n.wait().await.unwrap();
+
+    // Connecting is not serving: a connect grant allows no listener.
+    let tree = granted("connect = [\"127.0.0.1:1\"]");
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("client", Some("testbed")).await.unwrap();
+    for addr in ["0.0.0.0:0", "127.0.0.1:0"] {
+        let e = call(&p, "listen-on", cbor(&[Some(addr)])).await.unwrap_err();
+        assert!(e.message.contains("access-denied"), "{addr:?}: {e}");
+    }
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }

@@ -155,7 +155,52 @@ async fn trees_nest_three_levels_and_errors_name_the_leaf() {
     let leaf = e.walk().into_iter().find(|x| x.message == "leaf failed on purpose").cloned();
     let leaf = leaf.unwrap_or_else(|| panic!("no leaf error in {e}"));
     assert_eq!(leaf.actor_name, "level_1", "{e}");
+    // The tree records the path the failure travelled, each level relaying
+    // the one below, with the leaf's kind all the way up.
+    let path: Vec<_> = e.walk().iter().map(|x| (x.actor_name.clone(), x.kind)).collect();
+    let want = ["subject", "level_3", "level_2", "level_1"].map(|n| (n.to_string(), ErrorKind::Guest));
+    assert_eq!(path, want, "{e}");
     assert_no_leftovers(&id);
+}
+}
+
+/// The node of `e` for actor `branch` holds a failure of each of `leaves`.
+fn assert_nested(e: &RemoteError, branch: &str, leaves: &[&str]) {
+    let node = e.walk().into_iter().find(|x| x.actor_name == branch).unwrap_or_else(|| panic!("no {branch} in {e}"));
+    for leaf in leaves {
+        let failed = node.walk().iter().any(|x| x.actor_name == *leaf && x.message == format!("{leaf} failed"));
+        assert!(failed, "{leaf}'s failure is not under {branch}:\n{e}");
+    }
+}
+
+each_backend! {
+async fn a_cancelled_nursery_still_reports_every_real_failure() {
+    // root -> branch_a (two leaves) and branch_b (one leaf). Either leaf_b1
+    // fails at once and the root's nursery cancels branch_a, whose leaves
+    // then fail for real ~100 ms later; or the root cancels both branches
+    // and all three leaves fail at that same instant. Both times the
+    // root's error names all three, each under its branch.
+    for round in 0..20 {
+        for same_instant in [false, true] {
+            let tree = testbed();
+            let n = Nursery::open(&tree.driver());
+            let ms_a = if same_instant { 0 } else { 100 };
+            n.run_in_actor("branch_a", Some("testbed"), "leaves", cbor(&("leaf_a", 2, ms_a, true))).await.unwrap();
+            // The cancellation must find both of branch_a's leaves started.
+            common::wait_for_actors(&tree.info.id, 3).await;
+            let b = cbor(&("leaf_b", 1, 0, same_instant));
+            n.run_in_actor("branch_b", Some("testbed"), "leaves", b).await.unwrap();
+            if same_instant {
+                common::wait_for_actors(&tree.info.id, 5).await;
+                n.cancel().await;
+            }
+            let e = n.wait().await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Group, "round {round}: {e}");
+            assert_nested(&e, "branch_a", &["leaf_a1", "leaf_a2"]);
+            assert_nested(&e, "branch_b", &["leaf_b1"]);
+            assert_no_leftovers(&tree.info.id);
+        }
+    }
 }
 }
 

@@ -285,17 +285,47 @@ export function openNursery(body) {
   try {
     n.wait();
   } catch (w) {
-    // A failure of the body wins, unless it was merely cancelled: then what
-    // cancelled it is the real news.
-    if (!failed || (failure instanceof TractorError && failure.isCancelled())) {
-      failed = true;
-      failure = w;
-    }
+    failure = failed ? mergeFailures(failure, w) : w;
+    failed = true;
   } finally {
     drop(n.inner);
   }
   if (failed) throw failure;
   return value;
+}
+
+/** What a nursery block throws when its body threw `body` and closing it
+ * failed with `closed`: a cancelled body hides nothing; a body that failed
+ * because it saw the nursery's own failure adds nothing to it; otherwise
+ * both are reported, as one group. */
+export function mergeFailures(body, closed) {
+  if (!(body instanceof TractorError) || !(closed instanceof TractorError)) return body;
+  if (body.isCancelled()) return closed;
+  if (closed.isCancelled()) return body;
+  const mine = subtrees(body.error), theirs = subtrees(closed.error);
+  const key = (t) => `${t[0].actorUid}\u0000${t[0].kind}\u0000${t[0].message}`;
+  const known = new Set(theirs.map(key));
+  if (mine.every((t) => known.has(key(t)))) return closed;
+  const seen = new Set(mine.map(key));
+  const trees = mine.concat(theirs.filter((t) => !seen.has(key(t))));
+  const group = newError(`${trees.length} failures`, 'group');
+  group.causes = trees.flat();
+  return new TractorError(group);
+}
+
+/** The failures an error record stands for, each as its list of nodes
+ * (depth 1 at its top): a group's direct causes, or the error itself. */
+function subtrees(e) {
+  if (e.kind === 'group') {
+    const out = [];
+    for (const c of e.causes) {
+      if (out.length && c.depth > 1) out[out.length - 1].push(c);
+      else out.push([c]);
+    }
+    return out;
+  }
+  const node = (x, depth) => ({ kind: x.kind, actorName: x.actorName, actorUid: x.actorUid, message: x.message, backtrace: x.backtrace, depth });
+  return [[node(e, 1), ...e.causes.map((c) => node(c, c.depth + 1))]];
 }
 
 // ------------------------------------------------------------------ contexts and streams

@@ -378,13 +378,58 @@ class open_nursery:
             try:
                 n.wait()
             except TractorError as w:
-                # A failure in the body wins, unless the body was merely
-                # cancelled: then what cancelled it is the real news.
-                if ev is None or (isinstance(ev, TractorError) and ev.is_cancelled()):
+                if ev is None:
                     raise w from None
+                # No real failure is lost: see merge_failures.
+                merged = merge_failures(ev, w)
+                if merged is not ev:
+                    raise merged from None
             return False
         finally:
             n._inner.__exit__(None, None, None)
+
+
+def merge_failures(body, closed):
+    """What a nursery block raises when its body raised `body` and closing it
+    failed with `closed` (a TractorError): a cancelled body hides nothing; a
+    body that failed because it saw the nursery's own failure adds nothing
+    to it; otherwise both are reported, as one group."""
+    if not isinstance(body, TractorError):
+        return body
+    if body.is_cancelled():
+        return closed
+    if closed.is_cancelled():
+        return body
+    mine, theirs = _subtrees(body.error), _subtrees(closed.error)
+    key = lambda t: (t[0].actor_uid, t[0].kind, t[0].message)
+    known = [key(t) for t in theirs]
+    if all(key(t) in known for t in mine):
+        return closed
+    seen = [key(t) for t in mine]
+    trees = mine + [t for t in theirs if key(t) not in seen]
+    return TractorError(_types.Error(
+        kind=ErrorKind.GROUP, actor_name="", actor_uid="",
+        message=f"{len(trees)} failures", backtrace=None,
+        causes=[node for t in trees for node in t]))
+
+
+def _subtrees(e):
+    """The failures an error record stands for, each as its list of nodes
+    (depth 1 at its top): a group's direct causes, or the error itself."""
+    if e.kind == ErrorKind.GROUP:
+        out = []
+        for c in e.causes:
+            if out and c.depth > 1:
+                out[-1].append(c)
+            else:
+                out.append([c])
+        return out
+    top = _types.ErrorNode(kind=e.kind, actor_name=e.actor_name, actor_uid=e.actor_uid,
+                           message=e.message, backtrace=e.backtrace, depth=1)
+    below = [_types.ErrorNode(kind=c.kind, actor_name=c.actor_name, actor_uid=c.actor_uid,
+                              message=c.message, backtrace=c.backtrace, depth=c.depth + 1)
+             for c in e.causes]
+    return [[top] + below]
 
 
 # ---------------------------------------------------------------- contexts and streams

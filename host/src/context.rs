@@ -42,6 +42,9 @@ enum Item {
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<Item>,
+    /// Messages received that we have not yet given credit back for: the
+    /// sender may have at most [`WINDOW`] of them outstanding.
+    uncredited: u32,
     /// Consumed by the primary receiver since the last credit we sent.
     unacked: u32,
     /// Set once the stream has subscribers: new messages go here.
@@ -144,17 +147,32 @@ impl StreamCore {
         Ok(Receiver { core: self.clone(), sub: None })
     }
 
-    /// A frame for this stream arrived from the peer.
-    pub fn on_frame(&self, msg: Msg) {
+    /// A frame for this stream arrived from the peer. `Err` is a protocol
+    /// error: the peer sent beyond the credit it had.
+    pub fn on_frame(&self, msg: Msg) -> Result<(), String> {
         match msg {
-            Msg::Stream { data, .. } => self.deliver(Item::Data(data)),
+            Msg::Stream { data, .. } => {
+                let mut inbox = self.inbox.lock().unwrap();
+                inbox.uncredited += 1;
+                if inbox.uncredited > WINDOW {
+                    return Err(format!(
+                        "'{}' sent more than the {WINDOW} stream messages its credit allows on context {}",
+                        self.peer, self.cid
+                    ));
+                }
+                drop(inbox);
+                self.deliver(Item::Data(data));
+            }
             Msg::Credit { n, .. } => self.credits.add_permits(n as usize),
-            Msg::StreamEnd { .. } => self.finish(Item::End),
+            // A half-close: the peer sends no more, but may still receive.
+            Msg::StreamEnd { .. } => self.deliver(Item::End),
             _ => {}
         }
+        Ok(())
     }
 
-    /// The peer is gone or done: end the stream with `item` (end or error).
+    /// The context is over (ended, failed, or its peer is gone): end the
+    /// stream both ways with `item` (end or error).
     fn finish(&self, item: Item) {
         self.peer_closed.store(true, Ordering::SeqCst);
         // Wake a sender blocked on credit: nobody will grant any more.
@@ -200,6 +218,7 @@ impl StreamCore {
     fn maybe_credit(&self, inbox: &mut Inbox) {
         if inbox.unacked >= WINDOW / 2 {
             let _ = self.out.send(Msg::Credit { cid: self.cid, n: inbox.unacked });
+            inbox.uncredited = inbox.uncredited.saturating_sub(inbox.unacked);
             inbox.unacked = 0;
         }
     }
@@ -210,11 +229,16 @@ impl StreamCore {
             return Err(self.err(ErrorKind::Closed, "send on a stream this side already closed"));
         }
         if self.peer_closed.load(Ordering::SeqCst) {
-            return Err(self.err(ErrorKind::Closed, format!("send on a stream closed by '{}'", self.peer)));
+            return Err(
+                self.err(ErrorKind::Closed, format!("send on a stream whose context with '{}' has ended", self.peer))
+            );
         }
         match self.credits.acquire().await {
             Ok(permit) => permit.forget(),
-            Err(_) => return Err(self.err(ErrorKind::Closed, format!("send on a stream closed by '{}'", self.peer))),
+            Err(_) => {
+                return Err(self
+                    .err(ErrorKind::Closed, format!("send on a stream whose context with '{}' has ended", self.peer)))
+            }
         }
         self.out
             .send(Msg::Stream { cid: self.cid, data })
@@ -372,13 +396,17 @@ impl CallerContext {
         })
     }
 
-    /// Route a frame from the callee.
-    pub fn on_frame(&self, msg: Msg) {
+    /// Route a frame from the callee (`Err`: a protocol error).
+    pub fn on_frame(&self, msg: Msg) -> Result<(), String> {
         match msg {
             Msg::Started { value, .. } => {
                 self.started.send_replace(Some(Ok(value)));
+                Ok(())
             }
-            Msg::ContextDone { outcome, .. } => self.finish(outcome),
+            Msg::ContextDone { outcome, .. } => {
+                self.finish(outcome);
+                Ok(())
+            }
             other => self.stream.on_frame(other),
         }
     }
@@ -470,10 +498,13 @@ impl CalleeContext {
         })
     }
 
-    /// Route a frame from the caller.
-    pub fn on_frame(&self, msg: Msg) {
+    /// Route a frame from the caller (`Err`: a protocol error).
+    pub fn on_frame(&self, msg: Msg) -> Result<(), String> {
         match msg {
-            Msg::CancelContext { by, error, .. } => self.cancel_by(&by, error),
+            Msg::CancelContext { by, error, .. } => {
+                self.cancel_by(&by, error);
+                Ok(())
+            }
             other => self.stream.on_frame(other),
         }
     }

@@ -147,6 +147,33 @@ impl RemoteError {
         }
     }
 
+    /// This error as it leaves actor `name` (uid `uid`) that let it
+    /// propagate: an error raised elsewhere (a child's, a callee's) gets a
+    /// node for this actor on top, so the tree records the path it
+    /// travelled (root ← branch ← leaf), not only where it began. Its kind
+    /// stays the original's, so callers can still branch on it.
+    pub fn relayed_by(self, name: &str, uid: &str) -> RemoteError {
+        if self.actor_uid == uid || self.actor_uid.is_empty() {
+            return self;
+        }
+        RemoteError {
+            kind: self.kind,
+            actor_name: name.to_string(),
+            actor_uid: uid.to_string(),
+            message: format!("relayed from actor '{}'", self.actor_name),
+            backtrace: None,
+            causes: vec![self],
+        }
+    }
+
+    /// The error a chain of [`RemoteError::relayed_by`] nodes carries.
+    pub fn origin(&self) -> &RemoteError {
+        match self.causes.as_slice() {
+            [inner] if self.message == format!("relayed from actor '{}'", inner.actor_name) => inner.origin(),
+            _ => self,
+        }
+    }
+
     /// Depth-first walk over this error and all its causes.
     pub fn walk(&self) -> Vec<&RemoteError> {
         let mut out = vec![self];
@@ -198,6 +225,22 @@ mod tests {
         assert!(text.contains("  actor 'worker-1' (u2) [trap]: unreachable"), "{text}");
         assert!(text.contains("| 1: main"), "{text}");
         assert_eq!(g.walk().len(), 3);
+    }
+
+    #[test]
+    fn a_relayed_error_records_its_path_and_keeps_its_kind() {
+        let leaf = RemoteError::new(ErrorKind::Limit, "memory").with_actor("leaf", "u3");
+        let e = leaf.clone().relayed_by("branch", "u2").relayed_by("root", "u1");
+        assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Limit, "root"));
+        let text = e.to_string();
+        assert!(text.starts_with("actor 'root' (u1) [limit]: relayed from actor 'branch'"), "{text}");
+        assert!(
+            text.contains("\n  actor 'branch' (u2) [limit]: relayed from actor 'leaf'\n    actor 'leaf'"),
+            "{text}"
+        );
+        assert_eq!(e.origin(), &leaf);
+        // Raised here: nothing to relay.
+        assert_eq!(leaf.clone().relayed_by("leaf", "u3"), leaf);
     }
 
     #[test]

@@ -287,7 +287,7 @@ impl Manifest {
                             Some("rw") => true,
                             Some(m) => return Err(err(format!("{at}.mode`: `{m}` is not `ro` or `rw`"))),
                         };
-                        dirs.push(crate::sandbox::DirGrant { host, guest: d.guest, writable });
+                        dirs.push(crate::sandbox::DirGrant::new(host, d.guest, writable));
                     }
                     let rules = |list: Vec<String>, what: &str| {
                         list.iter()

@@ -13,7 +13,7 @@
 use crate::context::{CallerContext, Receiver, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::manifest::valid_name;
-use crate::sandbox::{Grants, LimitExceeded};
+use crate::sandbox::{Folders, Grants, LimitExceeded};
 use crate::spawn::forkserver::Zygote;
 use crate::spawn::{new_uid, Backend, Killer, Process, SpawnPolicy};
 use crate::wire::{self, ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
@@ -112,6 +112,9 @@ pub struct ActorCtx {
     /// The capabilities this actor holds (`None`: a native driver, which
     /// may grant whatever the manifest says).
     pub grants: Option<Grants>,
+    /// The folders of `grants`, open: children's folders are opened
+    /// beneath them.
+    pub folders: Folders,
     children: Mutex<Vec<Weak<ChildActor>>>,
     /// The tree's zygote, started on first need; only the tree's driver
     /// has one (actors get its address in their `StartActor`).
@@ -133,6 +136,7 @@ impl ActorCtx {
             tree,
             true,
             None,
+            Folders::default(),
             Some(Default::default()),
         )
     }
@@ -168,8 +172,9 @@ impl ActorCtx {
         tree: TreeInfo,
         new_process_group: bool,
         grants: Option<Grants>,
+        folders: Folders,
     ) -> Arc<ActorCtx> {
-        Self::build(me, child_depth, tree, new_process_group, grants, None)
+        Self::build(me, child_depth, tree, new_process_group, grants, folders, None)
     }
 
     fn build(
@@ -178,6 +183,7 @@ impl ActorCtx {
         tree: TreeInfo,
         new_process_group: bool,
         grants: Option<Grants>,
+        folders: Folders,
         zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
     ) -> Arc<ActorCtx> {
         Arc::new(ActorCtx {
@@ -188,6 +194,7 @@ impl ActorCtx {
             new_process_group,
             cancelled_by: Mutex::new(None),
             grants,
+            folders,
             children: Mutex::new(Vec::new()),
             zygote,
         })
@@ -222,6 +229,30 @@ impl ActorCtx {
 
     fn error(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
         RemoteError::new(kind, msg).with_actor(&self.me.name, &self.me.uid)
+    }
+
+    /// The grants child `name` gets when it asks for `asked`, with its
+    /// folders opened (beneath ours) as the descriptors to hand it: never
+    /// more than we hold.
+    fn grant_for_child(&self, asked: &Grants, name: &str) -> Result<(Grants, Vec<std::os::fd::OwnedFd>), RemoteError> {
+        let deny = |cap: String, why: String| {
+            let me = &self.me.name;
+            self.error(
+                ErrorKind::Denied,
+                format!("cannot grant `{cap}` to actor `{name}`: actor '{me}' does not hold it{why}"),
+            )
+        };
+        let folders = match &self.grants {
+            Some(mine) => {
+                asked.env_and_network_within(mine).map_err(|cap| deny(cap, String::new()))?;
+                self.folders.open_for_child(&asked.dirs).map_err(|(d, why)| deny(d.describe(), format!(" ({why})")))?
+            }
+            // The driver grants what the manifest (or its own caller) says.
+            None => Folders::open_paths(&asked.dirs)
+                .map_err(|e| self.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}`: {e}")))?,
+        };
+        let (dirs, fds) = folders.into_parts().into_iter().unzip();
+        Ok((Grants { dirs, ..asked.clone() }, fds))
     }
 }
 
@@ -328,24 +359,25 @@ impl ChildActor {
         }
     }
 
-    fn route_context(&self, msg: Msg) {
+    /// Route a context frame from the child (`Err`: a protocol error).
+    fn route_context(&self, msg: Msg) -> Result<(), String> {
         let cid = match &msg {
             Msg::Started { cid, .. }
             | Msg::ContextDone { cid, .. }
             | Msg::Stream { cid, .. }
             | Msg::Credit { cid, .. }
             | Msg::StreamEnd { cid } => *cid,
-            _ => return,
+            _ => return Ok(()),
         };
         let mut st = self.state.lock().unwrap();
         let Some(c) = st.contexts.get(&cid).cloned() else {
-            return; // a late frame for a context we already gave up on
+            return Ok(()); // a late frame for a context we already gave up on
         };
         if matches!(msg, Msg::ContextDone { .. }) {
             st.contexts.remove(&cid);
         }
         drop(st);
-        c.on_frame(msg);
+        c.on_frame(msg)
     }
 
     /// Send an `OpenContext` and register its state.
@@ -477,21 +509,17 @@ async fn spawn_child(
     let entry = ctx.tree.components.iter().find(|c| c.name == component).expect("checked above");
     // Never more than the spawner holds: the child gets the grants asked for
     // (by default, its component's), if the spawner has every one of them.
-    let grants = opts.grants.unwrap_or_else(|| entry.grants.clone());
-    if let Some(mine) = &ctx.grants {
-        grants.within(mine).map_err(|cap| {
-            ctx.error(
-                ErrorKind::Denied,
-                format!("cannot grant `{cap}` to actor `{name}`: actor '{}' does not hold it", ctx.me.name),
-            )
-        })?;
-    }
+    let asked = opts.grants.as_ref().unwrap_or(&entry.grants);
+    let (mut grants, handed) = ctx.grant_for_child(asked, name)?;
     let policy = ctx.spawn_policy().await?;
     let backend = policy.choose(opts.backend, entry.spawn);
-    let spawned =
-        crate::spawn::spawn(backend, &ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id, policy.zygote.as_deref())
-            .await
-            .map_err(|e| ctx.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}` ({backend}): {e}")))?;
+    let zygote = policy.zygote.as_deref();
+    let spawned = crate::spawn::spawn(backend, &ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id, zygote, handed)
+        .await
+        .map_err(|e| ctx.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}` ({backend}): {e}")))?;
+    for (d, fd) in grants.dirs.iter_mut().zip(&spawned.handed) {
+        d.fd = Some(*fd);
+    }
     let info = ActorInfo {
         name: name.to_string(),
         uid: new_uid(),
@@ -562,11 +590,22 @@ async fn supervise(
                 | Msg::Stream { .. }
                 | Msg::Credit { .. }
                 | Msg::StreamEnd { .. }),
-            ) => child.route_context(msg),
+            ) => {
+                if let Err(why) = child.route_context(msg) {
+                    failure.get_or_insert(
+                        child.err(
+                            ErrorKind::Protocol,
+                            format!("protocol error from actor '{}': {why}", child.info.name),
+                        ),
+                    );
+                    proc.killer().signal(libc::SIGKILL);
+                    break;
+                }
+            }
             Ok(other) => {
                 failure.get_or_insert(child.err(
                     ErrorKind::Protocol,
-                    format!("protocol error from actor '{}': unexpected message {other:?}", child.info.name),
+                    format!("protocol error from actor '{}': unexpected message {}", child.info.name, other.name()),
                 ));
                 proc.killer().signal(libc::SIGKILL);
                 break;
@@ -819,6 +858,8 @@ impl Drop for Context {
 #[derive(Default)]
 struct NurseryState {
     children: Vec<Arc<ChildActor>>,
+    /// Spawns started and not yet registered (or failed).
+    spawning: usize,
     errors: Vec<RemoteError>,
     closed: bool,
 }
@@ -932,13 +973,31 @@ impl Nursery {
                 inner.child_ended(o);
             }
         });
-        let child = spawn_child(&self.inner.ctx, name, component, run, opts, on_end).await?;
-        self.inner.state.lock().unwrap().children.push(child.clone());
-        // A cancel that raced with the spawn must still reach the new child.
-        if self.inner.scope.is_cancelled() {
-            child.cancel(&self.inner.ctx.me.name).await;
-        }
-        Ok(Portal { child, caller: self.inner.ctx.me.name.clone() })
+        // A task of its own, so that a caller who stops waiting (a
+        // cancelled checkpoint, a timeout) cannot drop a spawn half-way:
+        // the child is started and registered here, or not at all, and
+        // `wait` waits for spawns in flight.
+        self.inner.state.lock().unwrap().spawning += 1;
+        let inner = self.inner.clone();
+        let (name, component) = (name.to_string(), component.map(str::to_string));
+        let task = tokio::spawn(async move {
+            let child = spawn_child(&inner.ctx, &name, component.as_deref(), run, opts, on_end).await;
+            {
+                let mut st = inner.state.lock().unwrap();
+                st.spawning -= 1;
+                if let Ok(child) = &child {
+                    st.children.push(child.clone());
+                }
+            }
+            inner.changed.send_modify(|g| *g += 1);
+            let child = child?;
+            // A cancel that raced with the spawn must still reach the new child.
+            if inner.scope.is_cancelled() {
+                child.cancel(&inner.ctx.me.name).await;
+            }
+            Ok(Portal { child, caller: inner.ctx.me.name.clone() })
+        });
+        task.await.unwrap_or_else(|e| Err(self.inner.ctx.error(ErrorKind::Internal, format!("spawn task failed: {e}"))))
     }
 
     /// Start a long-lived child that serves `portal.run` calls until
@@ -986,6 +1045,7 @@ impl Nursery {
     /// was cancelled.
     pub async fn wait(&self) -> Result<(), RemoteError> {
         self.settled().await;
+        self.spawned().await;
         self.inner.cancel_children().await;
         let kids = self.inner.state.lock().unwrap().children.clone();
         futures::future::join_all(kids.iter().map(|c| c.wait_exited())).await;
@@ -1000,7 +1060,19 @@ impl Nursery {
     /// Cancel every child and wait until each has exited. The nursery stays
     /// usable and cancelled children are not failures. Idempotent.
     pub async fn cancel(&self) {
+        self.spawned().await;
         self.inner.cancel_children().await;
+    }
+
+    /// Wait until no spawn is in flight: a child still being started is a
+    /// child too.
+    async fn spawned(&self) {
+        let mut changes = self.inner.changed.subscribe();
+        while self.inner.state.lock().unwrap().spawning > 0 {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
     }
 }
 

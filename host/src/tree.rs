@@ -38,6 +38,7 @@ impl Tree {
             components.push(ComponentEntry {
                 name: spec.name.clone(),
                 cwasm,
+                wasm: None,
                 limits: spec.limits.clone(),
                 grants: spec.grants.clone(),
                 spawn: spec.spawn,

@@ -159,6 +159,16 @@ pub fn assert_tree_gone_within(id: &str, limit: Duration) -> Duration {
     wait_gone(id, limit, true)
 }
 
+/// Wait until tree `id` has at least `n` live actors (processes or
+/// threads): an actor that exists has been spawned, whatever it does next.
+pub async fn wait_for_actors(id: &str, n: usize) {
+    let start = Instant::now();
+    while tree_actors(id) < n {
+        assert!(start.elapsed() < Duration::from_secs(60), "tree {id}: {} of {n} actors after 60 s", tree_actors(id));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Assert tree `id` has no live actor (process or thread). Its zygote, if
 /// any, belongs to the still-running driver and may remain.
 pub fn assert_no_leftovers(id: &str) {

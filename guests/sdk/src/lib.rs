@@ -246,11 +246,66 @@ pub fn open_nursery<T>(body: impl FnOnce(&Nursery) -> Result<T>) -> Result<T> {
     let closed = n.inner.wait();
     match (r, closed) {
         (Ok(v), Ok(())) => Ok(v),
-        // A cancelled body hides nothing: report what cancelled it.
-        (Err(e), Err(w)) if e.is_cancelled() => Err(w),
-        (Err(e), _) => Err(e),
+        (Err(e), Err(w)) => Err(merge_failures(e, w)),
+        (Err(e), Ok(())) => Err(e),
         (Ok(_), Err(w)) => Err(w),
     }
+}
+
+/// The error a nursery block ends with when its body failed with `body` and
+/// closing it failed with `closed`: no real failure is lost.
+///
+/// A cancelled body hides nothing (what cancelled it is the news); a body
+/// that failed because it saw the nursery's own failure adds nothing to it;
+/// otherwise both are reported, as one group.
+pub fn merge_failures(body: Error, closed: Error) -> Error {
+    if body.is_cancelled() {
+        return closed;
+    }
+    if closed.is_cancelled() {
+        return body;
+    }
+    let (mine, theirs) = (subtrees(&body), subtrees(&closed));
+    let key = |t: &Vec<ErrorNode>| (t[0].actor_uid.clone(), t[0].kind, t[0].message.clone());
+    let known: Vec<_> = theirs.iter().map(key).collect();
+    if mine.iter().all(|t| known.contains(&key(t))) {
+        return closed;
+    }
+    let seen: Vec<_> = mine.iter().map(key).collect();
+    let all: Vec<Vec<ErrorNode>> = mine.into_iter().chain(theirs.into_iter().filter(|t| !seen.contains(&key(t)))).collect();
+    Error {
+        kind: ErrorKind::Group,
+        actor_name: String::new(),
+        actor_uid: String::new(),
+        message: format!("{} failures", all.len()),
+        backtrace: None,
+        causes: all.into_iter().flatten().collect(),
+    }
+}
+
+/// The failures an error stands for, each as its subtree of nodes (depth 1
+/// at its top): a group's direct causes, or the error itself.
+fn subtrees(e: &Error) -> Vec<Vec<ErrorNode>> {
+    if e.kind == ErrorKind::Group {
+        let mut out: Vec<Vec<ErrorNode>> = Vec::new();
+        for c in &e.causes {
+            match out.last_mut() {
+                Some(t) if c.depth > 1 => t.push(c.clone()),
+                _ => out.push(vec![c.clone()]),
+            }
+        }
+        return out;
+    }
+    let top = ErrorNode {
+        kind: e.kind,
+        actor_name: e.actor_name.clone(),
+        actor_uid: e.actor_uid.clone(),
+        message: e.message.clone(),
+        backtrace: e.backtrace.clone(),
+        depth: 1,
+    };
+    let below = e.causes.iter().map(|c| ErrorNode { depth: c.depth + 1, ..c.clone() });
+    vec![std::iter::once(top).chain(below).collect()]
 }
 
 /// A supervision scope for child actors; see [`open_nursery`].

@@ -66,6 +66,16 @@ tractor::bindings!(
         export cancel-self: func(ctx: borrow<context>) -> result<_, error>;
         export produce: func(ctx: borrow<context>, n: u32) -> result<u32, error>;
         export consume-after: func(ctx: borrow<context>, ms: u32) -> result<u64, error>;
+
+        export read-via-child: func(host: string, writable: bool, path: string) -> result<string, error>;
+        export write-via-child: func(host: string, path: string, text: string) -> result<_, error>;
+        export read-via-children: func(host: string, path: string, n: u32) -> list<string>;
+        export make-symlink: func(target: string, link: string) -> result<_, error>;
+        export serve-once: func(ctx: borrow<context>, addr: string) -> result<string, error>;
+        export listen-on: func(addr: option<string>) -> result<string, error>;
+        export fail-on-cancel: func(msg: string, ms: u32) -> result<_, error>;
+        export leaves: func(prefix: string, n: u32, ms: u32, on-cancel: bool) -> result<_, error>;
+        export why-cancelled: func(ctx: borrow<context>) -> result<string, error>;
     }
 "#
 );
@@ -419,6 +429,64 @@ impl Guest for Actor {
         Ok(sum)
     }
 
+    fn read_via_child(host: String, writable: bool, path: String) -> Result<String, Error> {
+        extra::read_via_child(host, writable, path)
+    }
+
+    fn write_via_child(host: String, path: String, text: String) -> Result<(), Error> {
+        extra::write_via_child(host, path, text)
+    }
+
+    fn read_via_children(host: String, path: String, n: u32) -> Vec<String> {
+        (0..n).map(|_| match extra::read_via_child(host.clone(), false, path.clone()) {
+            Ok(text) => text,
+            Err(e) => format!("{}: {}", tractor::kind_name(e.kind), e.message),
+        })
+        .collect()
+    }
+
+    fn make_symlink(target: String, link: String) -> Result<(), Error> {
+        extra::make_symlink(&target, &link)
+    }
+
+    fn serve_once(ctx: &Context, addr: String) -> Result<String, Error> {
+        extra::serve_once(ctx, &addr)
+    }
+
+    fn listen_on(addr: Option<String>) -> Result<String, Error> {
+        extra::listen_on(addr.as_deref()).map(|(_, local)| local)
+    }
+
+    /// Sleep until cancelled, then (ignoring that) `ms` more, then fail:
+    /// a real failure that happens because of a cancellation.
+    fn fail_on_cancel(msg: String, ms: u32) -> Result<(), Error> {
+        let _ = tractor::sleep_forever();
+        let _ = tractor::sleep(Duration::from_millis(ms as u64));
+        Err(Error::new(msg))
+    }
+
+    /// Report (rather than propagate) what the first receive raised.
+    fn why_cancelled(ctx: &Context) -> Result<String, Error> {
+        let stream = Self::started_stream(ctx)?;
+        match stream.receive::<tractor::Value>() {
+            Ok(v) => Err(Error::new(format!("received {v:?} instead of an error"))),
+            Err(e) => Ok(format!("{}: {}", tractor::kind_name(e.kind), e.message)),
+        }
+    }
+
+    /// `n` children `<prefix>1`..`<prefix>n` that each fail: `ms` after they
+    /// start (`fail-late`), or `ms` after they are cancelled.
+    fn leaves(prefix: String, n: u32, ms: u32, on_cancel: bool) -> Result<(), Error> {
+        open_nursery(|nursery| {
+            for i in 1..=n {
+                let name = format!("{prefix}{i}");
+                let func = if on_cancel { "fail-on-cancel" } else { "fail-late" };
+                nursery.run_in_actor(&name, func, &(format!("{name} failed"), ms))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Run `add(i, i)` in `n` children at once; gather as they complete.
     fn fan_out(n: u32) -> Result<u64, Error> {
         open_nursery(|nursery| {
@@ -436,6 +504,8 @@ impl Guest for Actor {
         })
     }
 }
+
+mod extra;
 
 impl Actor {
     fn try_spawn(grants: &tractor::Grants) -> Result<String, Error> {

@@ -72,12 +72,27 @@ fn linked_cache() -> &'static Mutex<HashMap<std::path::PathBuf, Arc<Linked>>> {
 
 /// `entry` loaded and linked, from this process's cache if it is there.
 fn linked(engine: &Engine, entry: &ComponentEntry) -> Result<Arc<Linked>, (ErrorKind, String)> {
-    if let Some(hit) = linked_cache().lock().unwrap().get(&entry.cwasm) {
+    let cwasm = artifact(engine, entry)?;
+    if let Some(hit) = linked_cache().lock().unwrap().get(&cwasm) {
         return Ok(hit.clone());
     }
-    let l = Arc::new(link(engine, &entry.name, &entry.cwasm)?);
-    linked_cache().lock().unwrap().insert(entry.cwasm.clone(), l.clone());
+    let l = Arc::new(link(engine, &entry.name, &cwasm)?);
+    linked_cache().lock().unwrap().insert(cwasm, l.clone());
     Ok(l)
+}
+
+/// The precompiled artifact of `entry`: its `cwasm`, or its `wasm`
+/// compiled into the cache (a parent that speaks the protocol without
+/// precompiling).
+fn artifact(engine: &Engine, entry: &ComponentEntry) -> Result<std::path::PathBuf, (ErrorKind, String)> {
+    if !entry.cwasm.as_os_str().is_empty() {
+        return Ok(entry.cwasm.clone());
+    }
+    let Some(wasm) = &entry.wasm else {
+        return Err((ErrorKind::SpawnFailed, format!("component `{}` has neither a `cwasm` nor a `wasm`", entry.name)));
+    };
+    crate::component::cache::precompile(engine, &crate::component::cache::default_dir(), &entry.name, wasm)
+        .map_err(|e| (ErrorKind::SpawnFailed, format!("{e:#}")))
 }
 
 /// Load and link `entry` into this process's cache ahead of time (the
@@ -405,7 +420,7 @@ impl Guest {
             Err(e) => return self.err(ErrorKind::Guest, format!("the guest returned an unencodable error: {e}")),
         };
         if let (Some(WitType::Record(_)), Ok(rec)) = (ty, cbor.deserialized::<WitError>()) {
-            return rec.into_remote().attribute_if_blank(&self.name, &self.uid);
+            return rec.into_remote().attribute_if_blank(&self.name, &self.uid).relayed_by(&self.name, &self.uid);
         }
         let message = match cbor {
             ciborium::Value::Text(s) => s,
@@ -426,7 +441,8 @@ pub fn trap_error(e: &wasmtime::Error, name: &str, uid: &str) -> RemoteError {
         Some(Trap::Interrupt) => {
             (ErrorKind::Cancelled, "interrupted: the guest was cancelled while running".to_string())
         }
-        Some(t) => (ErrorKind::Trap, format!("wasm trap: {t}")),
+        // Trap's own text already starts with "wasm trap: ".
+        Some(t) => (ErrorKind::Trap, t.to_string()),
         None => (ErrorKind::Trap, format!("{:#}", e)),
     };
     RemoteError::new(kind, message).with_actor(name, uid).with_backtrace(backtrace)

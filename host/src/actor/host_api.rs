@@ -475,11 +475,7 @@ fn grants_from_wit(g: types::Grants, err: impl Fn(String) -> RemoteError) -> Res
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(Grants {
-        dirs: g
-            .dirs
-            .into_iter()
-            .map(|d| DirGrant { host: d.host.into(), guest: d.guest, writable: d.writable })
-            .collect(),
+        dirs: g.dirs.into_iter().map(|d| DirGrant::new(d.host, d.guest, d.writable)).collect(),
         env: g.env.into_iter().collect(),
         args: g.args,
         connect: rules(g.connect, "connect")?,
@@ -676,10 +672,18 @@ impl runtime::HostNursery for ActorState {
         let outer = Scopes { open: Vec::new(), ..self.scopes() };
         let r = match outer.guard(n.wait()).await {
             Ok(r) => r,
-            Err(cancelled) => {
+            Err(why) => {
                 n.cancel().await;
-                let _ = n.wait().await;
-                Err(cancelled)
+                // trio's rule: a cancelled nursery absorbs the cancellation,
+                // never its children's real failures.
+                match n.wait().await {
+                    Err(failed) if !failed.is_cancelled() => Err(if why.is_cancelled() {
+                        failed
+                    } else {
+                        RemoteError::group(vec![why, failed], &self.ctx.me.name, &self.ctx.me.uid).expect("two errors")
+                    }),
+                    _ => Err(why),
+                }
             }
         };
         self.close(&n);

@@ -9,6 +9,7 @@
 //! moment to unwind, a guest still spinning in wasm is interrupted through
 //! epoch interruption, and every child is torn down before the process exits.
 
+mod calls;
 mod guest;
 pub use guest::{link, preload, Linked};
 pub mod host_api;
@@ -21,6 +22,7 @@ use crate::nursery::{ActorCtx, ActorInfo, TreeInfo};
 use crate::spawn;
 use crate::wire::ContextOutcome;
 use crate::wire::{self, Msg, RunRequest, StartActor};
+use calls::Calls;
 use guest::{Guest, GuestTemplate, InterruptFlag};
 use host_api::{ActorState, CallScope, ContextRes};
 use output::{Prefixed, Target};
@@ -47,7 +49,9 @@ const CALL_CANCEL_GRACE: Duration = Duration::from_millis(50);
 pub fn main() -> i32 {
     // SAFETY: called once, first thing in the actor process.
     match unsafe { spawn::inherited_link() } {
-        Ok(link) => run_blocking(link),
+        // SAFETY: first thing after taking the link, before anything opens
+        // descriptors.
+        Ok(link) => run_blocking(link, unsafe { spawn::Handed::inherited() }),
         Err(e) => {
             eprintln!("tractor actor: no parent pipe on fd {}: {e} (this subcommand is internal)", spawn::ACTOR_FD);
             64
@@ -61,7 +65,7 @@ pub fn main() -> i32 {
 /// One thread runs everything (wasm yields to the other tasks at every
 /// epoch tick): cross-thread wakeups were the largest cost of a message
 /// round trip, and parallelism comes from actors, one process each.
-pub fn run_blocking(link: spawn::LinkFds) -> i32 {
+pub fn run_blocking(link: spawn::LinkFds, handed: spawn::Handed) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .event_interval(crate::wire::frame::EVENT_INTERVAL)
@@ -73,7 +77,7 @@ pub fn run_blocking(link: spawn::LinkFds) -> i32 {
             return 70;
         }
     };
-    let code = rt.block_on(run_on(link));
+    let code = rt.block_on(run_on(link, handed));
     // Do not wait for stray blocking tasks (e.g. a guest stuck in a host
     // call we abandoned): the actor is done.
     rt.shutdown_timeout(Duration::from_millis(100));
@@ -81,9 +85,10 @@ pub fn run_blocking(link: spawn::LinkFds) -> i32 {
 }
 
 /// The actor itself, on the current runtime: read its `Start`, load its
-/// component, serve its parent over `link` until done.
-pub async fn run_on(link: spawn::LinkFds) -> i32 {
-    let (mut read, write) = match link.into_async() {
+/// component, serve its parent over `link` until done. `handed` holds the
+/// descriptors its `Start` may name (its folders).
+pub async fn run_on(link: spawn::LinkFds, mut handed: spawn::Handed) -> i32 {
+    let (mut read, mut write) = match link.into_async() {
         Ok(l) => (l.rx, l.tx),
         Err(e) => {
             eprintln!("tractor actor: cannot use the link to its parent: {e}");
@@ -92,12 +97,16 @@ pub async fn run_on(link: spawn::LinkFds) -> i32 {
     };
     let start = match wire::read_msg(&mut read).await {
         Ok(Msg::Start(s)) => *s,
-        Ok(other) => {
-            eprintln!("tractor actor: protocol error from parent: expected Start, got {other:?}");
-            return 65;
-        }
-        Err(e) => {
-            eprintln!("tractor actor: protocol error from parent: {e}");
+        other => {
+            let why = match other {
+                Ok(msg) => format!("expected Start, got {}", msg.name()),
+                Err(e) => e.to_string(),
+            };
+            // Nameless still: the name comes with Start.
+            let message = format!("protocol error from parent of actor process {}: {why}", std::process::id());
+            eprintln!("tractor actor: {message}");
+            let error = RemoteError::new(ErrorKind::Protocol, message);
+            let _ = wire::write_msg(&mut write, &Msg::Failed { error }).await;
             return 65;
         }
     };
@@ -105,12 +114,13 @@ pub async fn run_on(link: spawn::LinkFds) -> i32 {
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Msg>();
     let writer = tokio::spawn(wire::pump(write, out_rx));
 
-    let code = serve(start, read, out_tx).await;
+    let code = serve(start, &mut handed, read, out_tx).await;
     let _ = writer.await;
     code
 }
 
-fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
+fn actor_ctx(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbox::Folders) -> Arc<ActorCtx> {
+    let grants = crate::sandbox::Grants { dirs: folders.grants(), ..start.grants.clone() };
     ActorCtx::new(
         ActorInfo {
             name: start.name.clone(),
@@ -129,7 +139,8 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf) -> Arc<ActorCtx> {
             spawn: start.spawn.clone(),
         },
         false,
-        Some(start.grants.clone()),
+        Some(grants),
+        folders,
     )
 }
 
@@ -145,55 +156,25 @@ struct Actor {
     interrupt: InterruptFlag,
     /// Contexts being served, by context id.
     contexts: Mutex<HashMap<u64, Arc<CalleeContext>>>,
-    /// Plain calls: the one being served, and queued ones already cancelled.
-    calls: Mutex<CallBook>,
+    /// Plain calls: queued, running, cancelled.
+    calls: Calls,
+    /// Set once the parent broke the protocol (the actor then exits 65).
+    protocol_error: std::sync::atomic::AtomicBool,
     /// Bytes of memory held by all the actor's stores (for the limit).
     memory: Arc<std::sync::atomic::AtomicUsize>,
     /// The limits of the actor's component.
     limits: crate::sandbox::Limits,
 }
 
-#[derive(Default)]
-struct CallBook {
-    running: Option<(u64, Arc<CallScope>)>,
-    cancelled: HashMap<u64, String>,
-}
-
-impl Actor {
-    /// Start serving call `id`: its scope, or `Err(by)` if it was cancelled
-    /// while queued.
-    fn begin_call(&self, id: u64) -> Result<Arc<CallScope>, String> {
-        let mut book = self.calls.lock().unwrap();
-        if let Some(by) = book.cancelled.remove(&id) {
-            return Err(by);
-        }
-        let scope = Arc::new(CallScope::default());
-        book.running = Some((id, scope.clone()));
-        Ok(scope)
-    }
-
-    fn end_call(&self) {
-        self.calls.lock().unwrap().running = None;
-    }
-
-    /// The caller cancelled call `id`, running or queued.
-    fn cancel_call(&self, id: u64, by: &str) {
-        let mut book = self.calls.lock().unwrap();
-        match &book.running {
-            Some((running, scope)) if *running == id => scope.cancel(by),
-            _ => {
-                book.cancelled.insert(id, by.to_string());
-            }
-        }
-    }
-}
-
 impl Actor {
     fn state(&self, callee: Option<Arc<CalleeContext>>) -> ActorState {
         let mut wasi = wasmtime_wasi::WasiCtx::builder();
         wasi.stdout(self.stdout.clone()).stderr(self.stderr.clone());
+        if let Some(g) = &self.ctx.grants {
+            g.apply_env_and_network(&mut wasi);
+        }
         // Checked when the actor starts (see `serve`), so this cannot fail here.
-        let _ = self.ctx.grants.as_ref().map(|g| g.apply(&mut wasi));
+        let _ = self.ctx.folders.preopen(&mut wasi);
         let wasi = wasi.build();
         let limiter = crate::sandbox::MemoryLimiter::new(self.limits.memory_bytes, self.memory.clone());
         ActorState::new(wasi, self.ctx.clone(), callee, limiter)
@@ -235,7 +216,13 @@ impl Actor {
         watch.abort();
         let outcome = match outcome {
             Ok(v) => ContextOutcome::Returned(v),
-            Err(e) if e.is_cancelled() || (e.kind == ErrorKind::Trap && callee.cancel.is_cancelled()) => {
+            // Cancelled, interrupted while cancelled, or handing back the
+            // error its failing caller cancelled it with: all cancellations.
+            Err(e)
+                if e.is_cancelled()
+                    || (e.kind == ErrorKind::Trap && callee.cancel.is_cancelled())
+                    || callee.cancel_error().is_some_and(|why| *e.origin() == why) =>
+            {
                 let by = callee
                     .cancelled_by()
                     .or_else(|| self.ctx.cancelled_by.lock().unwrap().clone())
@@ -249,14 +236,27 @@ impl Actor {
     }
 }
 
-async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: mpsc::UnboundedSender<Msg>) -> i32 {
+async fn serve(
+    start: StartActor,
+    handed: &mut spawn::Handed,
+    read: tokio::net::unix::pipe::Receiver,
+    out: mpsc::UnboundedSender<Msg>,
+) -> i32 {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-    let ctx = actor_ctx(&start, exe);
     let who = (start.name.as_str(), start.uid.as_str());
     let fail = |e: RemoteError| {
         let _ = out.send(Msg::Failed { error: e });
         1
     };
+    // Capabilities that cannot be set up (a granted folder vanished, a
+    // descriptor that is not one) stop the actor before any guest code runs.
+    let folders = crate::sandbox::Folders::claim(&start.grants.dirs, |n| handed.take(n));
+    handed.close_rest();
+    let folders = match folders.and_then(|f| f.preopen(&mut wasmtime_wasi::WasiCtx::builder()).map(|_| f)) {
+        Ok(f) => f,
+        Err(e) => return fail(RemoteError::new(ErrorKind::SpawnFailed, e).with_actor(who.0, who.1)),
+    };
+    let ctx = actor_ctx(&start, exe, folders);
     let engine = match component::shared_engine() {
         Ok(e) => e,
         Err(e) => return fail(RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1)),
@@ -267,15 +267,11 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
                 .with_actor(who.0, who.1),
         );
     };
-    // Capabilities that cannot be set up (a granted folder vanished) stop
-    // the actor before any guest code runs.
-    if let Err(e) = start.grants.apply(&mut wasmtime_wasi::WasiCtx::builder()) {
-        return fail(RemoteError::new(ErrorKind::SpawnFailed, e).with_actor(who.0, who.1));
-    }
     let template = match GuestTemplate::load(&engine, entry, who) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
+    let (calls, mut call_rx) = Calls::new(out.clone(), who);
     let actor = Arc::new(Actor {
         ctx: ctx.clone(),
         template,
@@ -284,7 +280,8 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
         stderr: Prefixed::new(&start.name, Target::Stderr),
         interrupt: Default::default(),
         contexts: Mutex::new(HashMap::new()),
-        calls: Mutex::default(),
+        calls,
+        protocol_error: Default::default(),
         memory: Default::default(),
         limits: entry.limits.clone(),
     });
@@ -294,9 +291,8 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
     };
     let _ = out.send(Msg::Ready { pid: std::process::id() });
 
-    let (call_tx, mut call_rx) = mpsc::unbounded_channel::<RunRequest>();
     let context_tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-    let reader = tokio::spawn(read_parent(actor.clone(), read, call_tx, context_tasks.clone()));
+    let reader = tokio::spawn(read_parent(actor.clone(), read, context_tasks.clone()));
 
     // Once cancelled, interrupt wasm that keeps running (see guest::Ticker).
     {
@@ -319,17 +315,11 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
                 r = call_rx.recv() => match r { Some(r) => r, None => break 0 },
                 _ = ctx.cancel.cancelled() => break 0,
             };
-            let scope = match actor.begin_call(req.id) {
-                Ok(scope) => scope,
-                Err(by) => {
-                    let error = RemoteError::cancelled(format!("call cancelled by '{by}' before it started"))
-                        .with_actor(who.0, who.1);
-                    let _ = out.send(Msg::CallFailed { id: req.id, error });
-                    continue;
-                }
+            let Some(scope) = actor.calls.begin(req.id) else {
+                continue; // cancelled while queued, and answered then
             };
             let failed = answer(&mut guest, &ctx, &req, &out, &scope).await;
-            actor.end_call();
+            actor.calls.end();
             if !guest.is_poisoned() {
                 continue;
             }
@@ -342,19 +332,27 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
                         continue;
                     }
                     Err(e) => {
+                        actor.calls.close(&mut call_rx, e.clone());
                         let _ = out.send(Msg::Failed { error: e });
                         break 1;
                     }
                 }
             }
             // A trapped instance cannot be entered again: the daemon as a
-            // whole has failed, which its nursery must hear about.
+            // whole has failed, which its nursery must hear about, and so
+            // must every caller still queued.
             if let Some(error) = failed.filter(|e| !e.is_cancelled()) {
+                actor.calls.close(&mut call_rx, error.clone());
                 let _ = out.send(Msg::Failed { error });
+                break 1;
             }
-            break 1;
+            // Interrupted because the actor was cancelled: it complied.
+            break 0;
         }
     };
+    // Whatever is still queued will never run.
+    let by = ctx.cancelled_by.lock().unwrap().clone().unwrap_or_else(|| "its parent".into());
+    actor.calls.close(&mut call_rx, actor.calls.gone(&by));
     // Structured teardown: contexts end, then children, before we exit.
     ctx.cancel_actor("its parent exiting");
     let mut tasks = std::mem::take(&mut *context_tasks.lock().unwrap());
@@ -366,6 +364,9 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
     let _ = reader.await;
     actor.stdout.finish();
     actor.stderr.finish();
+    if actor.protocol_error.load(Ordering::SeqCst) {
+        return 65;
+    }
     code
 }
 
@@ -375,17 +376,32 @@ async fn serve(start: StartActor, read: tokio::net::unix::pipe::Receiver, out: m
 async fn read_parent(
     actor: Arc<Actor>,
     read: tokio::net::unix::pipe::Receiver,
-    call_tx: mpsc::UnboundedSender<RunRequest>,
     tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
 ) {
     let ctx = &actor.ctx;
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
+    let broken = |why: String| {
+        let e = RemoteError::new(ErrorKind::Protocol, format!("protocol error from parent: {why}"))
+            .with_actor(&ctx.me.name, &ctx.me.uid);
+        tracing::error!(actor = %ctx.me.name, "{}", e.message);
+        actor.protocol_error.store(true, Ordering::SeqCst);
+        let _ = actor.out.send(Msg::Failed { error: e });
+        ctx.cancel_actor("a protocol error");
+    };
     loop {
         match wire::read_msg(&mut read).await {
             Ok(Msg::Call(req)) => {
-                let _ = call_tx.send(req);
+                if actor.contexts.lock().unwrap().contains_key(&req.id) {
+                    break broken(format!("call id {} is an open context's", req.id));
+                }
+                if let Err(why) = actor.calls.arrive(req) {
+                    break broken(why);
+                }
             }
             Ok(Msg::OpenContext(req)) => {
+                if actor.contexts.lock().unwrap().contains_key(&req.id) || actor.calls.in_flight(req.id) {
+                    break broken(format!("context id {} is already in flight", req.id));
+                }
                 let stream = StreamCore::new(req.id, actor.out.clone(), "the caller", (&ctx.me.name, &ctx.me.uid));
                 let callee = CalleeContext::new(req.id, stream, actor.out.clone());
                 actor.contexts.lock().unwrap().insert(req.id, callee.clone());
@@ -403,30 +419,19 @@ async fn read_parent(
                     _ => unreachable!("matched above"),
                 };
                 let c = actor.contexts.lock().unwrap().get(&cid).cloned();
-                if let Some(c) = c {
-                    c.on_frame(msg);
+                // Unknown ids are late frames for a context already ended.
+                if let Some(Err(why)) = c.map(|c| c.on_frame(msg)) {
+                    break broken(why);
                 }
             }
             Ok(Msg::Cancel { by }) => ctx.cancel_actor(&by),
-            Ok(Msg::CancelCall { id, by }) => actor.cancel_call(id, &by),
-            Ok(other) => {
-                let e = RemoteError::new(
-                    ErrorKind::Protocol,
-                    format!("protocol error from parent: unexpected message {other:?}"),
-                );
-                let _ = actor.out.send(Msg::Failed { error: e });
-                ctx.cancel_actor("protocol error");
-                break;
-            }
+            Ok(Msg::CancelCall { id, by }) => actor.calls.cancel(id, &by),
+            Ok(other) => break broken(format!("unexpected message {}", other.name())),
             Err(wire::FrameError::Closed) => {
                 ctx.cancel_actor("parent exited");
                 break;
             }
-            Err(e) => {
-                tracing::error!(actor = %ctx.me.name, "protocol error from parent: {e}");
-                ctx.cancel_actor("protocol error");
-                break;
-            }
+            Err(e) => break broken(e.to_string()),
         }
     }
 }

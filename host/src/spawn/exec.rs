@@ -49,27 +49,30 @@ fn fork_thread() -> &'static Mutex<std_mpsc::Sender<Job>> {
 ///
 /// With `new_group`, the child leads a new process group (the root of a
 /// tree does this, so the whole tree can be signalled at once).
-pub async fn spawn_actor(exe: &Path, new_group: bool, tree_id: &str) -> std::io::Result<Spawned> {
-    let (child, link) = start(exe, ACTOR_SUBCOMMAND, new_group, tree_id).await?;
+pub async fn spawn_actor(exe: &Path, new_group: bool, tree_id: &str, handed: Vec<OwnedFd>) -> std::io::Result<Spawned> {
+    let numbers = super::handed_numbers(handed.len());
+    let (child, link) = start(exe, ACTOR_SUBCOMMAND, new_group, tree_id, handed).await?;
     let pid = child.pid as u32;
     let killer = Killer(KillVia::Pid(child.pid));
-    Ok(Spawned { process: Process { inner: Inner::Exec(child), killer }, link, pid })
+    Ok(Spawned { process: Process { inner: Inner::Exec(child), killer }, link, pid, handed: numbers })
 }
 
 /// Start `exe <subcommand>` on the fork thread with a fresh link on its
-/// fds 3 and 4; returns the child and our side.
+/// fds 3 and 4 and `handed` on the fds after them; returns the child and
+/// our side.
 pub(super) async fn start(
     exe: &Path,
     subcommand: &'static str,
     new_group: bool,
     tree_id: &str,
+    handed: Vec<OwnedFd>,
 ) -> std::io::Result<(Child, Link)> {
     let (ours, theirs) = LinkFds::pair()?;
     let exe: PathBuf = exe.to_path_buf();
     let tree_id = tree_id.to_string();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _ = tx.send(posix_spawn(&exe, subcommand, &theirs, new_group, &tree_id));
+        let _ = tx.send(posix_spawn(&exe, subcommand, &theirs, &handed, new_group, &tree_id));
     });
     fork_thread()
         .lock()
@@ -86,12 +89,13 @@ const PARENT_ENV: &str = "TRACTOR_PARENT_PID";
 
 /// `posix_spawn` (a vfork: the parent's page tables are not copied, which
 /// a profile of 1,000 spawns found to be a third of their cost with fork)
-/// of `exe <subcommand>` with `theirs` as its fds 3 and 4, stdin on
-/// /dev/null, the tree id and our pid in its environment.
+/// of `exe <subcommand>` with `theirs` as its fds 3 and 4, `handed` from fd
+/// 5 on, stdin on /dev/null, the tree id and our pid in its environment.
 fn posix_spawn(
     exe: &Path,
     subcommand: &str,
     theirs: &LinkFds,
+    handed: &[OwnedFd],
     new_group: bool,
     tree_id: &str,
 ) -> std::io::Result<libc::pid_t> {
@@ -110,9 +114,14 @@ fn posix_spawn(
     env.push(cstr(format!("{PARENT_ENV}={}", std::process::id()).as_bytes())?);
     let argv = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
     let envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
-    let (rx, tx) = (theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd());
-    // Above both ends, so moving one never clobbers the other.
-    let spare = rx.max(tx).max(ACTOR_FD + 1) + 1;
+    // Each source goes to a spare number above every source and target
+    // first, then to its target: moving one never clobbers another.
+    let sources: Vec<i32> = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()]
+        .into_iter()
+        .chain(handed.iter().map(|f| f.as_raw_fd()))
+        .collect();
+    let last_target = ACTOR_FD + sources.len() as i32 - 1;
+    let spare = sources.iter().copied().max().unwrap_or(0).max(last_target) + 1;
     let check = |rc: libc::c_int| if rc == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(rc)) };
     // SAFETY: the file actions and attributes are initialised before use
     // and destroyed after; every pointer passed lives until posix_spawn
@@ -126,11 +135,13 @@ fn posix_spawn(
             return Err(e);
         }
         let result = (|| {
-            for (from, to) in [(rx, spare), (tx, spare + 1), (spare, ACTOR_FD), (spare + 1, ACTOR_FD + 1)] {
-                check(libc::posix_spawn_file_actions_adddup2(&mut actions, from, to))?;
+            for (i, from) in sources.iter().enumerate() {
+                check(libc::posix_spawn_file_actions_adddup2(&mut actions, *from, spare + i as i32))?;
             }
-            check(libc::posix_spawn_file_actions_addclose(&mut actions, spare))?;
-            check(libc::posix_spawn_file_actions_addclose(&mut actions, spare + 1))?;
+            for i in 0..sources.len() as i32 {
+                check(libc::posix_spawn_file_actions_adddup2(&mut actions, spare + i, ACTOR_FD + i))?;
+                check(libc::posix_spawn_file_actions_addclose(&mut actions, spare + i))?;
+            }
             check(libc::posix_spawn_file_actions_addopen(&mut actions, 0, c"/dev/null".as_ptr(), libc::O_RDONLY, 0))?;
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);

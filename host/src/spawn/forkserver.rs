@@ -65,7 +65,7 @@ impl Zygote {
     /// Start the zygote of tree `tree_id` with its `components`, and wait
     /// until it listens.
     pub async fn start(exe: &Path, tree_id: &str, components: &[ComponentEntry]) -> std::io::Result<Zygote> {
-        let (mut process, mut control) = exec::start(exe, ZYGOTE_SUBCOMMAND, false, tree_id).await?;
+        let (mut process, mut control) = exec::start(exe, ZYGOTE_SUBCOMMAND, false, tree_id, Vec::new()).await?;
         let addr = format!("tractor-zygote-{tree_id}-{}", super::new_uid());
         let mut init = Vec::new();
         encode_frame(&ZygoteMsg::Init { components: components.to_vec(), addr: addr.clone() }, &mut init)
@@ -82,14 +82,21 @@ impl Zygote {
     }
 }
 
-/// Ask the zygote at `addr` for a new actor process.
-pub async fn fork_actor(addr: &str, new_group: bool) -> std::io::Result<Spawned> {
+/// Ask the zygote at `addr` for a new actor process, handing it `handed`.
+pub async fn fork_actor(addr: &str, new_group: bool, handed: Vec<OwnedFd>) -> std::io::Result<Spawned> {
+    if handed.len() > MAX_HANDED {
+        return Err(std::io::Error::other(format!("at most {MAX_HANDED} descriptors can be handed to an actor")));
+    }
+    let numbers = super::handed_numbers(handed.len());
     let (ours, theirs) = LinkFds::pair()?;
     let conn = StdUnixStream::connect_addr(&SocketAddr::from_abstract_name(addr.as_bytes())?)
         .map_err(|e| std::io::Error::other(format!("cannot reach the forkserver `{addr}`: {e}")))?;
     let mut frame = Vec::new();
     encode_frame(&ZygoteMsg::Fork { new_group }, &mut frame).map_err(std::io::Error::other)?;
-    let fds = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()];
+    let fds: Vec<RawFd> = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()]
+        .into_iter()
+        .chain(handed.iter().map(|f| f.as_raw_fd()))
+        .collect();
     sendmsg::<UnixAddr>(
         conn.as_raw_fd(),
         &[IoSlice::new(&frame)],
@@ -97,7 +104,7 @@ pub async fn fork_actor(addr: &str, new_group: bool) -> std::io::Result<Spawned>
         MsgFlags::empty(),
         None,
     )?;
-    drop(theirs);
+    drop((theirs, handed));
     conn.set_nonblocking(true)?;
     let (mut r, mut w) = tokio::net::UnixStream::from_std(conn)?.into_split();
     let pid = match read_frame::<ZygoteMsg, _>(&mut r).await {
@@ -135,8 +142,12 @@ pub async fn fork_actor(addr: &str, new_group: bool) -> std::io::Result<Spawned>
         let _ = exit_tx.send(exit);
     });
     let process = Process { inner: Inner::Reported(exit_rx), killer: Killer(KillVia::Channel(kill_tx)) };
-    Ok(Spawned { process, link: ours.into_async()?, pid })
+    Ok(Spawned { process, link: ours.into_async()?, pid, handed: numbers })
 }
+
+/// Most descriptors one fork request hands over besides the link (one per
+/// granted folder).
+const MAX_HANDED: usize = crate::sandbox::MAX_DIRS;
 
 /// Entry point of the zygote process; returns its exit code.
 pub fn main() -> i32 {
@@ -266,7 +277,7 @@ impl Server {
 
     fn read_conn(&mut self, i: usize) {
         let mut data = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([RawFd; 8]);
+        let mut cmsg = nix::cmsg_space!([RawFd; 2 + MAX_HANDED]);
         let fd = self.conns[i].sock.as_raw_fd();
         let got = {
             let mut iov = [IoSliceMut::new(&mut data)];
@@ -357,11 +368,12 @@ impl Server {
         if self.conns[i].child.is_some() {
             return self.reply(i, &ZygoteMsg::Refused { reason: "one actor per connection".into() });
         }
-        let fds = std::mem::take(&mut self.conns[i].fds);
-        let Ok::<[OwnedFd; 2], _>([rx, tx]) = fds.try_into() else {
-            return self
-                .reply(i, &ZygoteMsg::Refused { reason: "the request must carry exactly two pipe ends".into() });
-        };
+        let mut fds = std::mem::take(&mut self.conns[i].fds);
+        if fds.len() < 2 {
+            return self.reply(i, &ZygoteMsg::Refused { reason: "the request must carry the two pipe ends".into() });
+        }
+        let handed = fds.split_off(2);
+        let Ok::<[OwnedFd; 2], _>([rx, tx]) = fds.try_into() else { unreachable!("two left") };
         let link = LinkFds { rx, tx };
         // Everything the child must close: ours, and other actors' sockets.
         let mut theirs: Vec<RawFd> = vec![
@@ -379,9 +391,9 @@ impl Server {
         // child may run ordinary code after fork.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            child(zygote, new_group, &theirs, link);
+            child(zygote, new_group, &theirs, link, handed);
         }
-        drop(link);
+        drop((link, handed));
         if pid < 0 {
             let e = std::io::Error::last_os_error();
             return self.reply(i, &ZygoteMsg::Refused { reason: format!("fork failed: {e}") });
@@ -428,8 +440,9 @@ impl Server {
     }
 }
 
-/// The forked child: become an actor process on `link`. Never returns.
-fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], link: LinkFds) -> ! {
+/// The forked child: become an actor process on `link`, with `handed` on
+/// the descriptors an `exec` actor would find them on. Never returns.
+fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], link: LinkFds, handed: Vec<OwnedFd>) -> ! {
     // SAFETY: plain syscalls in a single-threaded child.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -446,7 +459,15 @@ fn child(zygote: libc::pid_t, new_group: bool, theirs: &[RawFd], link: LinkFds) 
         }
     }
     let _ = SigSet::all().thread_unblock();
-    let code = crate::actor::run_blocking(link);
+    let n = handed.len() as RawFd;
+    // SAFETY: single-threaded, just forked, before the actor runs.
+    let link = match unsafe { super::handed::place(handed, super::FIRST_HANDED_FD, vec![link.rx, link.tx]) } {
+        Ok(mut kept) => LinkFds { tx: kept.pop().expect("two kept"), rx: kept.pop().expect("two kept") },
+        // SAFETY: plain _exit.
+        Err(_) => unsafe { libc::_exit(71) },
+    };
+    let handed = super::Handed::Numbered((0..n).map(|i| super::FIRST_HANDED_FD + i).collect());
+    let code = crate::actor::run_blocking(link, handed);
     std::process::exit(code)
 }
 

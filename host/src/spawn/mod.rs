@@ -18,10 +18,12 @@
 
 pub mod exec;
 pub mod forkserver;
+mod handed;
 pub mod thread;
 
 pub use exec::{inherited_link, ACTOR_FD, ACTOR_SUBCOMMAND};
 pub use forkserver::ZYGOTE_SUBCOMMAND;
+pub use handed::{Handed, FIRST_HANDED_FD};
 
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
@@ -79,6 +81,7 @@ impl std::str::FromStr for Backend {
 
 /// Which backend each spawn in a tree uses; travels to every actor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SpawnPolicy {
     /// Set by `tractor-host run --spawn`: overrides everything else.
     pub forced: Option<Backend>,
@@ -227,20 +230,24 @@ pub struct Spawned {
     pub link: Link,
     /// Its pid (for a thread actor, the pid of the process it lives in).
     pub pid: u32,
+    /// The numbers the handed descriptors have in the actor, in order.
+    pub handed: Vec<i32>,
 }
 
 /// Start an actor with `backend`. `new_group` makes a process actor lead a
 /// new process group (the tree's root does, so the whole tree can be
-/// signalled at once); `zygote` is the tree's forkserver address.
+/// signalled at once); `zygote` is the tree's forkserver address; `handed`
+/// are descriptors the actor gets besides its link (see [`Handed`]).
 pub async fn spawn(
     backend: Backend,
     exe: &Path,
     new_group: bool,
     tree_id: &str,
     zygote: Option<&str>,
+    handed: Vec<OwnedFd>,
 ) -> std::io::Result<Spawned> {
     match backend {
-        Backend::Exec => exec::spawn_actor(exe, new_group, tree_id).await,
+        Backend::Exec => exec::spawn_actor(exe, new_group, tree_id, handed).await,
         Backend::Forkserver => {
             let addr = zygote.ok_or_else(|| {
                 std::io::Error::other(
@@ -248,9 +255,9 @@ pub async fn spawn(
                      component, or run with --spawn forkserver)",
                 )
             })?;
-            forkserver::fork_actor(addr, new_group).await
+            forkserver::fork_actor(addr, new_group, handed).await
         }
-        Backend::Thread => thread::spawn_actor(tree_id),
+        Backend::Thread => thread::spawn_actor(tree_id, handed),
     }
 }
 
@@ -264,4 +271,9 @@ pub fn new_uid() -> String {
         b.copy_from_slice(&(t ^ std::process::id() as u64).to_le_bytes()[..6]);
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The numbers a process actor finds `n` handed descriptors on.
+fn handed_numbers(n: usize) -> Vec<i32> {
+    (0..n as i32).map(|i| FIRST_HANDED_FD + i).collect()
 }

@@ -12,8 +12,9 @@
 //! tick in wasm); dropping its stores and children takes its subtree down
 //! with it, as a process death would.
 
-use super::{Exit, Inner, KillVia, Killer, LinkFds, Process, Spawned};
+use super::{Exit, Handed, Inner, KillVia, Killer, LinkFds, Process, Spawned};
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -52,25 +53,27 @@ impl Drop for Registered {
     }
 }
 
-/// Start an actor of tree `tree_id` on a new thread of this process.
-pub fn spawn_actor(tree_id: &str) -> std::io::Result<Spawned> {
+/// Start an actor of tree `tree_id` on a new thread of this process, giving
+/// it the `handed` descriptors.
+pub fn spawn_actor(tree_id: &str, handed: Vec<OwnedFd>) -> std::io::Result<Spawned> {
+    let numbers = handed.iter().map(|f| f.as_raw_fd()).collect();
     let (ours, theirs) = LinkFds::pair()?;
     let (kill_tx, kill_rx) = mpsc::unbounded_channel::<i32>();
     let (exit_tx, exit_rx) = oneshot::channel();
     let registered = Registered::new(tree_id);
     std::thread::Builder::new().name("tractor-actor".into()).spawn(move || {
-        let exit = run(theirs, kill_rx);
+        let exit = run(theirs, Handed::Owned(handed), kill_rx);
         // No longer live before anyone hears it has ended.
         drop(registered);
         let _ = exit_tx.send(exit);
     })?;
     let process = Process { inner: Inner::Reported(exit_rx), killer: Killer(KillVia::Channel(kill_tx)) };
-    Ok(Spawned { process, link: ours.into_async()?, pid: std::process::id() })
+    Ok(Spawned { process, link: ours.into_async()?, pid: std::process::id(), handed: numbers })
 }
 
 /// The thread's body: serve until the actor ends or is stopped (any signal,
 /// or every handle on it dropped).
-fn run(link: LinkFds, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
+fn run(link: LinkFds, handed: Handed, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .event_interval(crate::wire::frame::EVENT_INTERVAL)
@@ -83,7 +86,7 @@ fn run(link: LinkFds, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
         tokio::select! {
             biased;
             _ = kill.recv() => Exit::Aborted,
-            code = crate::actor::run_on(link) => Exit::Code(code),
+            code = crate::actor::run_on(link, handed) => Exit::Code(code),
         }
     });
     rt.shutdown_timeout(Duration::from_millis(100));

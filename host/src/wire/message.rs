@@ -103,6 +103,30 @@ pub enum Msg {
     },
 }
 
+impl Msg {
+    /// The variant's name, as on the wire (for errors about a message that
+    /// should not have come).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Start(_) => "Start",
+            Msg::Call(_) => "Call",
+            Msg::CancelCall { .. } => "CancelCall",
+            Msg::Cancel { .. } => "Cancel",
+            Msg::Ready { .. } => "Ready",
+            Msg::Return { .. } => "Return",
+            Msg::CallFailed { .. } => "CallFailed",
+            Msg::Failed { .. } => "Failed",
+            Msg::OpenContext(_) => "OpenContext",
+            Msg::Started { .. } => "Started",
+            Msg::CancelContext { .. } => "CancelContext",
+            Msg::ContextDone { .. } => "ContextDone",
+            Msg::Stream { .. } => "Stream",
+            Msg::Credit { .. } => "Credit",
+            Msg::StreamEnd { .. } => "StreamEnd",
+        }
+    }
+}
+
 /// How a context's function ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ContextOutcome {
@@ -119,23 +143,31 @@ pub enum ContextOutcome {
 
 /// A request to call one export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// Caller-chosen id, echoed in the answer.
+    /// Caller-chosen id, echoed in the answer; unique among the calls and
+    /// contexts in flight on one connection.
     pub id: u64,
     /// Export name, e.g. `main` or `my:pkg/iface#func`.
     pub func: String,
-    /// Arguments: a CBOR array (positional) or map (by parameter name).
+    /// Arguments: a CBOR array (positional) or map (by parameter name);
+    /// none if left out.
+    #[serde(default = "no_args")]
     pub args: ciborium::Value,
 }
 
-/// Everything a new actor process needs to know about itself.
+/// Everything a new actor process needs to know about itself. Fields with
+/// a default may be left out (`docs/protocol.md` lists them); unknown
+/// fields are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StartActor {
     /// Name given by the spawner.
     pub name: String,
     /// Unique id in the tree.
     pub uid: String,
     /// Distance from the root.
+    #[serde(default)]
     pub depth: u32,
     /// Manifest name of the component this actor runs.
     pub component: String,
@@ -144,27 +176,49 @@ pub struct StartActor {
     pub components: Vec<ComponentEntry>,
     /// Grace period, in milliseconds, a cancelled actor of this tree gets
     /// before it is killed.
+    #[serde(default = "default_grace_ms")]
     pub grace_ms: u64,
     /// Deepest an actor of this tree may be (root = 0), if limited.
+    #[serde(default)]
     pub max_depth: Option<u32>,
     /// The capabilities this actor has.
+    #[serde(default)]
     pub grants: crate::sandbox::Grants,
-    /// Id of the tree (what `TRACTOR_TREE` says in every actor process).
+    /// Id of the tree (what `TRACTOR_TREE` says in every actor process it
+    /// starts); a fresh one if left out.
+    #[serde(default = "crate::spawn::new_uid")]
     pub tree_id: String,
-    /// How this actor starts its own children.
+    /// How this actor starts its own children (default: `exec`).
+    #[serde(default)]
     pub spawn: crate::spawn::SpawnPolicy,
     /// For `run-in-actor` children: the one call to make, after which the
     /// child exits. `None` for daemons.
+    #[serde(default)]
     pub run: Option<RunRequest>,
 }
 
-/// A precompiled component a tree may spawn.
+fn no_args() -> ciborium::Value {
+    ciborium::Value::Null
+}
+
+fn default_grace_ms() -> u64 {
+    2000
+}
+
+/// A component a tree may spawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ComponentEntry {
     /// Manifest name.
     pub name: String,
-    /// Path of the precompiled `.cwasm` in the cache.
+    /// Path of its precompiled `.cwasm` in the cache (what `tractor-host
+    /// build` prints); empty when `wasm` is given instead.
+    #[serde(default)]
     pub cwasm: PathBuf,
+    /// Path of the component itself, for a parent without a `.cwasm`: the
+    /// actor precompiles it into its own cache on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm: Option<PathBuf>,
     /// What an actor running it may consume.
     #[serde(default)]
     pub limits: crate::sandbox::Limits,
