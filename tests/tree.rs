@@ -165,11 +165,12 @@ async fn trees_nest_three_levels_and_errors_name_the_leaf() {
 }
 
 /// The node of `e` for actor `branch` holds a failure of each of `leaves`.
-fn assert_nested(e: &RemoteError, branch: &str, leaves: &[&str]) {
-    let node = e.walk().into_iter().find(|x| x.actor_name == branch).unwrap_or_else(|| panic!("no {branch} in {e}"));
+fn assert_nested(e: &RemoteError, branch: &str, leaves: &[&str], when: &str) {
+    let node =
+        e.walk().into_iter().find(|x| x.actor_name == branch).unwrap_or_else(|| panic!("{when}: no {branch} in {e}"));
     for leaf in leaves {
         let failed = node.walk().iter().any(|x| x.actor_name == *leaf && x.message == format!("{leaf} failed"));
-        assert!(failed, "{leaf}'s failure is not under {branch}:\n{e}");
+        assert!(failed, "{when}: {leaf}'s failure is not under {branch}:\n{e}");
     }
 }
 
@@ -182,7 +183,11 @@ async fn a_cancelled_nursery_still_reports_every_real_failure() {
     // root's error names all three, each under its branch.
     for round in 0..20 {
         for same_instant in [false, true] {
-            let tree = testbed();
+            let mut tree = testbed();
+            // Not a test of the grace ladder: under heavy load an actor
+            // that takes two seconds to tear down would be killed, and a
+            // killed actor reports nothing.
+            tree.info.grace = Duration::from_secs(30);
             let n = Nursery::open(&tree.driver());
             let ms_a = if same_instant { 0 } else { 100 };
             n.run_in_actor("branch_a", Some("testbed"), "leaves", cbor(&("leaf_a", 2, ms_a, true))).await.unwrap();
@@ -196,8 +201,9 @@ async fn a_cancelled_nursery_still_reports_every_real_failure() {
             }
             let e = n.wait().await.unwrap_err();
             assert_eq!(e.kind, ErrorKind::Group, "round {round}: {e}");
-            assert_nested(&e, "branch_a", &["leaf_a1", "leaf_a2"]);
-            assert_nested(&e, "branch_b", &["leaf_b1"]);
+            let when = format!("round {round}, same instant: {same_instant}");
+            assert_nested(&e, "branch_a", &["leaf_a1", "leaf_a2"], &when);
+            assert_nested(&e, "branch_b", &["leaf_b1"], &when);
             assert_no_leftovers(&tree.info.id);
         }
     }

@@ -116,6 +116,11 @@ pub struct ActorCtx {
     /// beneath them.
     pub folders: Folders,
     children: Mutex<Vec<Weak<ChildActor>>>,
+    /// How many of this actor's calls are inside a structured teardown
+    /// right now (waiting for or cancelling children): one cannot be
+    /// abandoned for not returning, it is busy collecting outcomes, and the
+    /// children's own grace periods bound it.
+    teardowns: watch::Sender<usize>,
     /// The tree's zygote, started on first need; only the tree's driver
     /// has one (actors get its address in their `StartActor`).
     zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
@@ -196,6 +201,7 @@ impl ActorCtx {
             grants,
             folders,
             children: Mutex::new(Vec::new()),
+            teardowns: watch::channel(0).0,
             zygote,
         })
     }
@@ -212,6 +218,17 @@ impl ActorCtx {
     pub async fn cancel_all_children(&self) {
         let kids = self.live_children();
         futures::future::join_all(kids.iter().map(|c| c.cancel(&self.me.name))).await;
+    }
+
+    /// Mark a structured teardown in progress until the guard is dropped.
+    pub fn tearing_down(self: &Arc<Self>) -> Teardown {
+        self.teardowns.send_modify(|n| *n += 1);
+        Teardown(self.clone())
+    }
+
+    /// Wait until no teardown is in progress.
+    pub async fn teardowns_done(&self) {
+        let _ = self.teardowns.subscribe().wait_for(|n| *n == 0).await;
     }
 
     /// Cancel this actor (its scope and so every nursery in it).
@@ -253,6 +270,16 @@ impl ActorCtx {
         };
         let (dirs, fds) = folders.into_parts().into_iter().unzip();
         Ok((Grants { dirs, ..asked.clone() }, fds))
+    }
+}
+
+/// A structured teardown in progress (see [`ActorCtx::tearing_down`]).
+#[must_use = "the teardown ends when this is dropped"]
+pub struct Teardown(Arc<ActorCtx>);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        self.0.teardowns.send_modify(|n| *n -= 1);
     }
 }
 

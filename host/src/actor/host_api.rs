@@ -581,6 +581,7 @@ impl runtime::HostPortal for ActorState {
         let portal = self.table.get(&this)?.portal.clone();
         // Not a checkpoint on purpose: cancelling must finish even while we
         // are being cancelled ourselves.
+        let _teardown = self.ctx.tearing_down();
         portal.cancel_actor(&self.ctx.me.name).await;
         Ok(Ok(()))
     }
@@ -666,6 +667,7 @@ impl runtime::HostNursery for ActorState {
 
     async fn wait(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
         let n = self.table.get(&this)?.nursery.clone();
+        let _teardown = self.ctx.tearing_down();
         // `wait` itself handles the actor's cancellation and failing
         // children; an enclosing cancel scope or cancelled call makes it
         // cancel the children, still waiting for them as a nursery must.
@@ -692,6 +694,7 @@ impl runtime::HostNursery for ActorState {
 
     async fn cancel(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
         let n = self.table.get(&this)?.nursery.clone();
+        let _teardown = self.ctx.tearing_down();
         n.cancel().await;
         Ok(Ok(()))
     }
@@ -704,6 +707,7 @@ impl runtime::HostNursery for ActorState {
         let res = self.table.delete(this)?;
         // A nursery dropped without `wait` still ends all its children
         // before the guest continues.
+        let _teardown = self.ctx.tearing_down();
         let _ = res.nursery.wait().await;
         self.close(&res.nursery);
         Ok(())

@@ -205,6 +205,7 @@ impl Actor {
                         _ = callee.cancel.cancelled() => {}
                     }
                     tokio::time::sleep(return_grace(&self.ctx)).await;
+                    self.ctx.teardowns_done().await;
                 };
                 tokio::select! {
                     o = call => o,
@@ -304,6 +305,11 @@ async fn serve(
     }
 
     let code = if let Some(req) = &start.run {
+        let e = RemoteError::new(
+            ErrorKind::BadArgs,
+            format!("actor '{}' runs one function (run-in-actor); it serves no calls", ctx.me.name),
+        );
+        actor.calls.close(&mut call_rx, e.with_actor(who.0, who.1));
         let scope = Arc::new(CallScope::default());
         match answer(&mut guest, &ctx, req, &out, &scope).await {
             Some(e) if !e.is_cancelled() => 1,
@@ -457,6 +463,8 @@ async fn answer(
                 _ = ctx.cancel.cancelled() => tokio::time::sleep(return_grace(ctx)).await,
                 _ = scope.token.cancelled() => tokio::time::sleep(CALL_CANCEL_GRACE).await,
             }
+            // A guest waiting for its children to end is complying.
+            ctx.teardowns_done().await;
         };
         tokio::select! {
             o = call => o,
