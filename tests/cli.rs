@@ -319,3 +319,24 @@ fn polyglot_tree_and_cross_language_errors() {
         assert!(err.contains(want), "{component}: want {want:?} in {err}");
     }
 }
+
+/// `docs/protocol.md` is enough to write a parent from: the independent
+/// one in `tests/protocol/parent.py` (standard-library Python, written from
+/// the document alone) starts real actors, a zygote among them, and checks
+/// the documented behaviour message by message.
+#[test]
+fn an_independent_parent_written_from_the_spec_drives_real_actors() {
+    let wasm = testbed().manifest.components["testbed"].source.clone();
+    let out = Command::new("python3")
+        .arg(repo().join("tests/protocol/parent.py"))
+        .arg("--host-exe")
+        .arg(host_exe())
+        .arg("--wasm")
+        .arg(&wasm)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert!(out.status.success() && !so.contains("FAIL"), "{so}\n{se}");
+    assert!(so.contains("ok forkserver") && so.contains("ok no-leftover-processes"), "{so}");
+}

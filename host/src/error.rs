@@ -71,18 +71,23 @@ impl ErrorKind {
 
 /// An error raised in some actor of the tree, with its causes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(deny_unknown_fields)]
 pub struct RemoteError {
     /// What kind of failure.
     pub kind: ErrorKind,
-    /// Name of the actor where it happened.
+    /// Name of the actor where it happened (empty: not attributed yet).
+    #[serde(default)]
     pub actor_name: String,
     /// Uid of that actor.
+    #[serde(default)]
     pub actor_uid: String,
     /// Human-readable description.
     pub message: String,
     /// Wasm backtrace of the failing guest, symbolised where debug info exists.
+    #[serde(default)]
     pub backtrace: Option<String>,
     /// Errors that caused this one (e.g. each failed child of a group).
+    #[serde(default)]
     pub causes: Vec<RemoteError>,
 }
 
@@ -241,6 +246,16 @@ mod tests {
         assert_eq!(e.origin(), &leaf);
         // Raised here: nothing to relay.
         assert_eq!(leaf.clone().relayed_by("leaf", "u3"), leaf);
+    }
+
+    #[test]
+    fn a_peer_may_leave_out_what_it_does_not_know() {
+        let v = ciborium::Value::Map(vec![
+            ("kind".into(), "guest".into()),
+            ("message".into(), "boom".into()),
+        ]);
+        let e: RemoteError = v.deserialized().unwrap();
+        assert_eq!(e, RemoteError::new(ErrorKind::Guest, "boom"));
     }
 
     #[test]

@@ -237,6 +237,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unknown_fields_are_rejected_in_every_message() {
+        let map = |pairs: Vec<(&str, ciborium::Value)>| {
+            ciborium::Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        };
+        let cancel = map(vec![("Cancel", map(vec![("by", "p".into()), ("extra", 1.into())]))]);
+        let mut body = Vec::new();
+        ciborium::into_writer(&cancel, &mut body).unwrap();
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend(body);
+        let err = read_msg(&mut &frame[..]).await.unwrap_err().to_string();
+        assert!(err.contains("extra"), "{err}");
+    }
+
+    #[tokio::test]
     async fn oversized_prefix_is_rejected_without_allocating() {
         let bytes = (u32::MAX).to_be_bytes().to_vec();
         let err = read_msg(&mut &bytes[..]).await.unwrap_err();

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 /// [`Msg::CallFailed`], [`Msg::Failed`], [`Msg::Started`], [`Msg::ContextDone`].
 /// Both ways: [`Msg::Stream`], [`Msg::Credit`], [`Msg::StreamEnd`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Msg {
     /// Who the child is and what it runs; the first frame a child receives.
     Start(Box<StartActor>),
@@ -129,6 +130,7 @@ impl Msg {
 
 /// How a context's function ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ContextOutcome {
     /// It returned this value.
     Returned(ciborium::Value),
@@ -234,6 +236,7 @@ pub struct ComponentEntry {
 /// ask it for children; one connection per forked actor, which lives as
 /// long as that actor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ZygoteMsg {
     /// Creator → zygote, first frame on its control pipe: load these
     /// components and listen on the abstract socket `addr`.
