@@ -263,11 +263,16 @@ async fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor
     let call = |id| Msg::Call(RunRequest { id, func: "sleep-forever".into(), args: ciborium::Value::Null });
     let mut twice = frame::encode(&call(3)).unwrap();
     twice.extend(frame::encode(&call(3)).unwrap());
-    let cases: [(&str, Vec<u8>, &str); 4] = [
+    let echo =
+        Msg::OpenContext(RunRequest { id: 7, func: "echo-ctx".into(), args: ciborium::Value::Array(vec![1.into()]) });
+    let mut over_credit = frame::encode(&echo).unwrap();
+    over_credit.extend(frame::encode(&Msg::Credit { cid: 7, n: u32::MAX }).unwrap());
+    let cases: [(&str, Vec<u8>, &str); 5] = [
         ("garbled", frame(&[0xff, 0xfe]), "invalid frame body"),
         ("out-of-place", ready, "unexpected message Ready"),
         ("overrun", flood, "more than the 1024 stream messages its credit allows"),
         ("duplicate", twice, "call id 3 is already in flight"),
+        ("over-credit", over_credit, "gave credit for 4294967295 stream messages on context 7 when 0 were sent"),
     ];
     for (name, bytes, want) in cases {
         for backend in Backend::ALL {

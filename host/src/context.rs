@@ -23,7 +23,7 @@
 use crate::error::{ErrorKind, RemoteError};
 use crate::wire::{ContextOutcome, Msg};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -110,6 +110,9 @@ pub struct StreamCore {
     local_closed: AtomicBool,
     peer_closed: AtomicBool,
     opened: AtomicBool,
+    /// Messages sent, and credit the peer gave back for them.
+    sent: AtomicU64,
+    granted: AtomicU64,
 }
 
 impl std::fmt::Debug for StreamCore {
@@ -132,6 +135,8 @@ impl StreamCore {
             local_closed: AtomicBool::new(false),
             peer_closed: AtomicBool::new(false),
             opened: AtomicBool::new(false),
+            sent: AtomicU64::new(0),
+            granted: AtomicU64::new(0),
         })
     }
 
@@ -151,24 +156,25 @@ impl StreamCore {
     /// error: the peer sent beyond the credit it had.
     pub fn on_frame(&self, msg: Msg) -> Result<(), String> {
         match msg {
-            Msg::Stream { data, .. } => {
-                let mut inbox = self.inbox.lock().unwrap();
-                inbox.uncredited += 1;
-                if inbox.uncredited > WINDOW {
+            Msg::Stream { data, .. } => self.deliver(Item::Data(data)),
+            Msg::Credit { n, .. } => {
+                // Credit is for messages consumed: never more than were sent
+                // (which also keeps a hostile peer from overflowing it).
+                let granted = self.granted.fetch_add(u64::from(n), Ordering::SeqCst) + u64::from(n);
+                let sent = self.sent.load(Ordering::SeqCst);
+                if granted > sent {
                     return Err(format!(
-                        "'{}' sent more than the {WINDOW} stream messages its credit allows on context {}",
+                        "'{}' gave credit for {granted} stream messages on context {} when {sent} were sent",
                         self.peer, self.cid
                     ));
                 }
-                drop(inbox);
-                self.deliver(Item::Data(data));
+                self.credits.add_permits(n as usize);
+                Ok(())
             }
-            Msg::Credit { n, .. } => self.credits.add_permits(n as usize),
             // A half-close: the peer sends no more, but may still receive.
             Msg::StreamEnd { .. } => self.deliver(Item::End),
-            _ => {}
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The context is over (ended, failed, or its peer is gone): end the
@@ -177,7 +183,8 @@ impl StreamCore {
         self.peer_closed.store(true, Ordering::SeqCst);
         // Wake a sender blocked on credit: nobody will grant any more.
         self.credits.close();
-        self.deliver(item);
+        // Never a data item, so never beyond credit.
+        let _ = self.deliver(item);
     }
 
     /// End the stream because the context ended with `outcome`.
@@ -193,10 +200,20 @@ impl StreamCore {
         self.finish(Item::Error(e));
     }
 
-    fn deliver(&self, item: Item) {
+    /// Take in `item`; `Err` if it is a message beyond the sender's credit.
+    fn deliver(&self, item: Item) -> Result<(), String> {
         let mut inbox = self.inbox.lock().unwrap();
+        if matches!(item, Item::Data(_)) {
+            inbox.uncredited += 1;
+            if inbox.uncredited > WINDOW {
+                return Err(format!(
+                    "'{}' sent more than the {WINDOW} stream messages its credit allows on context {}",
+                    self.peer, self.cid
+                ));
+            }
+        }
         if inbox.finished {
-            return;
+            return Ok(());
         }
         inbox.finished = !matches!(item, Item::Data(_));
         let data = matches!(item, Item::Data(_));
@@ -213,6 +230,7 @@ impl StreamCore {
         }
         drop(inbox);
         self.notify.notify_waiters();
+        Ok(())
     }
 
     fn maybe_credit(&self, inbox: &mut Inbox) {
@@ -234,7 +252,10 @@ impl StreamCore {
             );
         }
         match self.credits.acquire().await {
-            Ok(permit) => permit.forget(),
+            Ok(permit) => {
+                permit.forget();
+                self.sent.fetch_add(1, Ordering::SeqCst);
+            }
             Err(_) => {
                 return Err(self
                     .err(ErrorKind::Closed, format!("send on a stream whose context with '{}' has ended", self.peer)))

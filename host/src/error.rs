@@ -250,10 +250,7 @@ mod tests {
 
     #[test]
     fn a_peer_may_leave_out_what_it_does_not_know() {
-        let v = ciborium::Value::Map(vec![
-            ("kind".into(), "guest".into()),
-            ("message".into(), "boom".into()),
-        ]);
+        let v = ciborium::Value::Map(vec![("kind".into(), "guest".into()), ("message".into(), "boom".into())]);
         let e: RemoteError = v.deserialized().unwrap();
         assert_eq!(e, RemoteError::new(ErrorKind::Guest, "boom"));
     }
