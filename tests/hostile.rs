@@ -171,7 +171,17 @@ async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
                 _ => None,
             };
             let addr = zygote.as_ref().map(|z| z.addr.as_str());
-            let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr, Vec::new()).await.unwrap();
+            let mut spawned = spawn::spawn(spawn::Request {
+                backend,
+                exe: &host_exe(),
+                new_group: false,
+                tree_id: &id,
+                zygote: addr,
+                handed: Vec::new(),
+                thread_entry: tractor_host::actor::run_thread,
+            })
+            .await
+            .unwrap();
             let mut tx = spawned.link.tx;
             tx.write_all(&bytes).await.unwrap();
             drop(tx);
@@ -210,7 +220,17 @@ impl Raw {
             _ => None,
         };
         let addr = zygote.as_ref().map(|z| z.addr.as_str());
-        let mut spawned = spawn::spawn(backend, &host_exe(), false, &id, addr, Vec::new()).await.unwrap();
+        let mut spawned = spawn::spawn(spawn::Request {
+            backend,
+            exe: &host_exe(),
+            new_group: false,
+            tree_id: &id,
+            zygote: addr,
+            handed: Vec::new(),
+            thread_entry: tractor_host::actor::run_thread,
+        })
+        .await
+        .unwrap();
         let start = StartActor {
             name: name.into(),
             uid: "u-raw".into(),

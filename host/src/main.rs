@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         return ExitCode::from(tractor_host::bench::pipe_echo() as u8);
     }
     if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ZYGOTE_SUBCOMMAND) {
-        return ExitCode::from(tractor_host::spawn::forkserver::main() as u8);
+        return ExitCode::from(tractor_host::actor::zygote::main() as u8);
     }
     let cli = Cli::parse();
     match cli.command {

@@ -18,12 +18,17 @@
 //! Parsing is strict: unknown keys, wrong types and bad values are errors
 //! that name the file, the key path and (where known) the line and column.
 
+use crate::spawn::valid_name;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// File name looked up when `tractor-host run` is given a folder.
 pub const MANIFEST_FILE: &str = "tractor.toml";
+
+/// How long a cancelled actor may take to exit before it is killed, unless
+/// `[tree] cancel-grace` says otherwise.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A manifest that failed to load or validate.
 #[derive(Debug, thiserror::Error)]
@@ -179,13 +184,6 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
-}
-
-/// True for names usable as component and actor names.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 impl Manifest {
@@ -344,7 +342,7 @@ impl Manifest {
             Some(b) => b.parse().map_err(|e| err(format!("`tree.spawn`: {e}")))?,
         };
         let cancel_grace = match raw.tree.and_then(|t| t.cancel_grace) {
-            None => crate::nursery::DEFAULT_GRACE,
+            None => DEFAULT_GRACE,
             Some(text) => parse_duration(&text).ok_or_else(|| {
                 err(format!("`tree.cancel-grace`: invalid duration `{text}` (use e.g. 500ms, 2s, 1m)"))
             })?,

@@ -12,10 +12,9 @@
 
 use crate::context::{CallerContext, Receiver, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
-use crate::manifest::valid_name;
 use crate::sandbox::{Folders, Grants, LimitExceeded};
 use crate::spawn::forkserver::Zygote;
-use crate::spawn::{new_uid, Backend, Killer, Process, SpawnPolicy};
+use crate::spawn::{new_uid, valid_name, Backend, Killer, Process, SpawnPolicy};
 use crate::wire::{self, ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,9 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The outcome of a call or of a `run-in-actor` child.
 pub type Outcome = Result<ciborium::Value, RemoteError>;
-
-/// How long a cancelled child may take to exit before it is killed.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a child sent SIGTERM gets before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
@@ -49,6 +45,8 @@ pub struct TreeInfo {
     pub max_depth: Option<u32>,
     /// Which backend starts each actor.
     pub spawn: SpawnPolicy,
+    /// What a `thread` actor runs (the actor module's entry point).
+    pub thread_entry: crate::spawn::thread::Entry,
 }
 
 impl TreeInfo {
@@ -74,9 +72,6 @@ pub struct SpawnOptions {
     /// Start it with this backend (unless the run forces one).
     pub backend: Option<Backend>,
 }
-
-/// Environment variable naming the tree an actor process belongs to.
-pub const TREE_ENV: &str = "TRACTOR_TREE";
 
 /// Identity of one actor, as reported to guests and in errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -541,7 +536,16 @@ async fn spawn_child(
     let policy = ctx.spawn_policy().await?;
     let backend = policy.choose(opts.backend, entry.spawn);
     let zygote = policy.zygote.as_deref();
-    let spawned = crate::spawn::spawn(backend, &ctx.tree.host_exe, ctx.new_process_group, &ctx.tree.id, zygote, handed)
+    let request = crate::spawn::Request {
+        backend,
+        exe: &ctx.tree.host_exe,
+        new_group: ctx.new_process_group,
+        tree_id: &ctx.tree.id,
+        zygote,
+        handed,
+        thread_entry: ctx.tree.thread_entry,
+    };
+    let spawned = crate::spawn::spawn(request)
         .await
         .map_err(|e| ctx.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}` ({backend}): {e}")))?;
     for (d, fd) in grants.dirs.iter_mut().zip(&spawned.handed) {

@@ -3,8 +3,8 @@
 use crate::component::{self, build, cache};
 use crate::error::RemoteError;
 use crate::manifest::Manifest;
-use crate::nursery::{ActorCtx, Nursery, Outcome, TreeInfo, TREE_ENV};
-use crate::spawn::{new_uid, Backend, SpawnPolicy};
+use crate::nursery::{ActorCtx, Nursery, Outcome, TreeInfo};
+use crate::spawn::{new_uid, Backend, SpawnPolicy, TREE_ENV};
 use crate::wire::ComponentEntry;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
@@ -56,6 +56,7 @@ impl Tree {
                 grace: manifest.cancel_grace,
                 max_depth: manifest.max_depth,
                 spawn: SpawnPolicy { forced: None, default: manifest.spawn, zygote: None },
+                thread_entry: crate::actor::run_thread,
             },
         })
     }

@@ -14,6 +14,7 @@ mod guest;
 pub use guest::{link, preload, Linked};
 pub mod host_api;
 pub mod output;
+pub mod zygote;
 
 use crate::component;
 use crate::context::{CalleeContext, StreamCore};
@@ -59,6 +60,37 @@ pub fn main() -> i32 {
     }
 }
 
+/// The `thread` backend's entry point: run the actor on this thread until
+/// it ends (its exit code) or `stop` fires (`None`).
+pub fn run_thread(link: spawn::LinkFds, handed: spawn::Handed, mut stop: spawn::thread::Stop) -> Option<i32> {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tractor actor: cannot start tokio: {e}");
+            return Some(70);
+        }
+    };
+    let code = rt.block_on(async {
+        tokio::select! {
+            biased;
+            _ = stop.requested() => None,
+            code = run_on(link, handed) => Some(code),
+        }
+    });
+    // As for a process: stray blocking tasks do not hold the actor up.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+/// The runtime an actor runs on: one thread, polling for I/O often (links
+/// spin briefly before they park, see `wire::frame::Spinning`).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .event_interval(crate::wire::frame::EVENT_INTERVAL)
+        .build()
+}
+
 /// Run an actor whose parent is on the other side of `link`, on a runtime
 /// of its own, until it ends; returns its exit code.
 ///
@@ -66,11 +98,7 @@ pub fn main() -> i32 {
 /// epoch tick): cross-thread wakeups were the largest cost of a message
 /// round trip, and parallelism comes from actors, one process each.
 pub fn run_blocking(link: spawn::LinkFds, handed: spawn::Handed) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .event_interval(crate::wire::frame::EVENT_INTERVAL)
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tractor actor: cannot start tokio: {e}");
@@ -137,6 +165,7 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbo
             grace: Duration::from_millis(start.grace_ms),
             max_depth: start.max_depth,
             spawn: start.spawn.clone(),
+            thread_entry: run_thread,
         },
         false,
         Some(grants),

@@ -578,7 +578,7 @@ async fn actor_pool(ctx: &Arc<ActorCtx>, workers: usize, span: u64, runs: usize)
 /// Live processes of tree `id` (by the `TRACTOR_TREE` in their environment),
 /// not counting zombies.
 pub fn tree_processes(id: &str) -> Vec<u32> {
-    let needle = format!("{}={id}\0", crate::nursery::TREE_ENV);
+    let needle = format!("{}={id}\0", crate::spawn::TREE_ENV);
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 /// Most folders one actor may be granted (each is a descriptor handed to
 /// it at spawn).
-pub const MAX_DIRS: usize = 32;
+pub const MAX_DIRS: usize = crate::spawn::MAX_HANDED;
 
 /// The folders an actor holds, each with its open handle.
 #[derive(Debug, Default)]

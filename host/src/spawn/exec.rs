@@ -106,11 +106,11 @@ fn posix_spawn(
     let arg = cstr(subcommand.as_bytes())?;
     let mut env = Vec::new();
     for (k, v) in std::env::vars_os() {
-        if k != crate::nursery::TREE_ENV && k != PARENT_ENV {
+        if k != super::TREE_ENV && k != PARENT_ENV {
             env.push(cstr(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
         }
     }
-    env.push(cstr(format!("{}={tree_id}", crate::nursery::TREE_ENV).as_bytes())?);
+    env.push(cstr(format!("{}={tree_id}", super::TREE_ENV).as_bytes())?);
     env.push(cstr(format!("{PARENT_ENV}={}", std::process::id()).as_bytes())?);
     let argv = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
     let envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();

@@ -9,6 +9,9 @@
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// Most descriptors one actor may be handed (one per granted folder).
+pub const MAX_HANDED: usize = 32;
+
 /// The descriptor a process actor finds its first handed descriptor on.
 pub const FIRST_HANDED_FD: RawFd = super::ACTOR_FD + 2;
 

@@ -19,86 +19,19 @@
 pub mod exec;
 pub mod forkserver;
 mod handed;
+mod policy;
 pub mod thread;
 
 pub use exec::{inherited_link, ACTOR_FD, ACTOR_SUBCOMMAND};
 pub use forkserver::ZYGOTE_SUBCOMMAND;
-pub use handed::{Handed, FIRST_HANDED_FD};
 
-use serde::{Deserialize, Serialize};
+pub use handed::{place as place_handed, Handed, FIRST_HANDED_FD, MAX_HANDED};
+pub use policy::{valid_name, Backend, SpawnPolicy};
+
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
-
-/// How an actor is started (see the module docs for the trade-offs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// Re-execute the host binary: one fresh process per actor.
-    #[default]
-    Exec,
-    /// Fork from the tree's zygote: one process per actor, started warm.
-    Forkserver,
-    /// A thread in the spawning actor's process.
-    Thread,
-}
-
-impl Backend {
-    /// Every backend, in the order the docs list them.
-    pub const ALL: [Backend; 3] = [Backend::Exec, Backend::Forkserver, Backend::Thread];
-
-    /// Its manifest / command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Exec => "exec",
-            Backend::Forkserver => "forkserver",
-            Backend::Thread => "thread",
-        }
-    }
-
-    /// True if each actor is an OS process of its own.
-    pub fn is_process(self) -> bool {
-        self != Backend::Thread
-    }
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Backend, String> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| format!("unknown spawn backend `{s}` (expected exec, forkserver or thread)"))
-    }
-}
-
-/// Which backend each spawn in a tree uses; travels to every actor.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SpawnPolicy {
-    /// Set by `tractor-host run --spawn`: overrides everything else.
-    pub forced: Option<Backend>,
-    /// The tree's default (`[tree] spawn`), used when neither the spawning
-    /// guest nor the component's manifest entry chooses.
-    pub default: Backend,
-    /// Address of the tree's zygote, once it runs.
-    pub zygote: Option<String>,
-}
-
-impl SpawnPolicy {
-    /// The backend for one spawn: forced, else asked for by the spawner,
-    /// else the component's, else the tree's default.
-    pub fn choose(&self, asked: Option<Backend>, component: Option<Backend>) -> Backend {
-        self.forced.or(asked).or(component).unwrap_or(self.default)
-    }
-}
 
 /// How an actor ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,18 +167,28 @@ pub struct Spawned {
     pub handed: Vec<i32>,
 }
 
-/// Start an actor with `backend`. `new_group` makes a process actor lead a
-/// new process group (the tree's root does, so the whole tree can be
-/// signalled at once); `zygote` is the tree's forkserver address; `handed`
-/// are descriptors the actor gets besides its link (see [`Handed`]).
-pub async fn spawn(
-    backend: Backend,
-    exe: &Path,
-    new_group: bool,
-    tree_id: &str,
-    zygote: Option<&str>,
-    handed: Vec<OwnedFd>,
-) -> std::io::Result<Spawned> {
+/// One actor to start.
+pub struct Request<'a> {
+    /// How.
+    pub backend: Backend,
+    /// The host binary an `exec` actor runs.
+    pub exe: &'a Path,
+    /// Make a process actor lead a new process group (the tree's root does,
+    /// so the whole tree can be signalled at once).
+    pub new_group: bool,
+    /// The tree's id ([`TREE_ENV`] in its environment).
+    pub tree_id: &'a str,
+    /// The tree's forkserver address, if it has one.
+    pub zygote: Option<&'a str>,
+    /// Descriptors the actor gets besides its link (see [`Handed`]).
+    pub handed: Vec<OwnedFd>,
+    /// What a `thread` actor runs.
+    pub thread_entry: thread::Entry,
+}
+
+/// Start an actor as `req` says.
+pub async fn spawn(req: Request<'_>) -> std::io::Result<Spawned> {
+    let Request { backend, exe, new_group, tree_id, zygote, handed, thread_entry } = req;
     match backend {
         Backend::Exec => exec::spawn_actor(exe, new_group, tree_id, handed).await,
         Backend::Forkserver => {
@@ -257,9 +200,12 @@ pub async fn spawn(
             })?;
             forkserver::fork_actor(addr, new_group, handed).await
         }
-        Backend::Thread => thread::spawn_actor(tree_id, handed),
+        Backend::Thread => thread::spawn_actor(tree_id, handed, thread_entry),
     }
 }
+
+/// Environment variable naming the tree an actor process belongs to.
+pub const TREE_ENV: &str = "TRACTOR_TREE";
 
 /// A random id for a new actor (12 hex digits).
 pub fn new_uid() -> String {

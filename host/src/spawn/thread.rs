@@ -1,8 +1,8 @@
 //! The `thread` backend: an actor on a thread of its spawner's process.
 //!
-//! The actor runs exactly the code an actor process runs
-//! ([`crate::actor::run_on`]) on a thread of its own with a single-threaded
-//! runtime, and talks to its parent over a link as usual. It gets its
+//! The actor runs exactly the code an actor process runs (the [`Entry`]
+//! its spawner hands this backend) on a thread of its own with a
+//! single-threaded runtime, and talks to its parent over a link as usual. It gets its
 //! own stores, memory and CPU limits and grants; what it does not get is an
 //! address space of its own (a wasmtime bug is not contained by the OS) or a
 //! core of its own beyond what the process's threads share.
@@ -16,7 +16,6 @@ use super::{Exit, Handed, Inner, KillVia, Killer, LinkFds, Process, Spawned};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Thread actors of this process that have not ended, by tree id.
@@ -53,42 +52,40 @@ impl Drop for Registered {
     }
 }
 
-/// Start an actor of tree `tree_id` on a new thread of this process, giving
-/// it the `handed` descriptors.
-pub fn spawn_actor(tree_id: &str, handed: Vec<OwnedFd>) -> std::io::Result<Spawned> {
+/// What a thread actor runs: the actor itself, on the calling thread, given
+/// its side of the link and its handed descriptors, until it ends (its exit
+/// code) or `stop` fires (`None`). The actor module provides it: this
+/// backend only starts threads.
+pub type Entry = fn(LinkFds, Handed, Stop) -> Option<i32>;
+
+/// Fires when a thread actor must stop at once: the in-process equivalent
+/// of a kill (any signal, or every handle on the actor dropped).
+pub struct Stop(mpsc::UnboundedReceiver<i32>);
+
+impl Stop {
+    /// Wait until the actor must stop.
+    pub async fn requested(&mut self) {
+        let _ = self.0.recv().await;
+    }
+}
+
+/// Start an actor of tree `tree_id` running `entry` on a new thread of this
+/// process, giving it the `handed` descriptors.
+pub fn spawn_actor(tree_id: &str, handed: Vec<OwnedFd>, entry: Entry) -> std::io::Result<Spawned> {
     let numbers = handed.iter().map(|f| f.as_raw_fd()).collect();
     let (ours, theirs) = LinkFds::pair()?;
     let (kill_tx, kill_rx) = mpsc::unbounded_channel::<i32>();
     let (exit_tx, exit_rx) = oneshot::channel();
     let registered = Registered::new(tree_id);
     std::thread::Builder::new().name("tractor-actor".into()).spawn(move || {
-        let exit = run(theirs, Handed::Owned(handed), kill_rx);
+        let exit = match entry(theirs, Handed::Owned(handed), Stop(kill_rx)) {
+            Some(code) => Exit::Code(code),
+            None => Exit::Aborted,
+        };
         // No longer live before anyone hears it has ended.
         drop(registered);
         let _ = exit_tx.send(exit);
     })?;
     let process = Process { inner: Inner::Reported(exit_rx), killer: Killer(KillVia::Channel(kill_tx)) };
     Ok(Spawned { process, link: ours.into_async()?, pid: std::process::id(), handed: numbers })
-}
-
-/// The thread's body: serve until the actor ends or is stopped (any signal,
-/// or every handle on it dropped).
-fn run(link: LinkFds, handed: Handed, mut kill: mpsc::UnboundedReceiver<i32>) -> Exit {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .event_interval(crate::wire::frame::EVENT_INTERVAL)
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return Exit::Lost(format!("cannot start tokio: {e}")),
-    };
-    let exit = rt.block_on(async {
-        tokio::select! {
-            biased;
-            _ = kill.recv() => Exit::Aborted,
-            code = crate::actor::run_on(link, handed) => Exit::Code(code),
-        }
-    });
-    rt.shutdown_timeout(Duration::from_millis(100));
-    exit
 }
