@@ -8,7 +8,7 @@ use common::{assert_no_leftovers, host_exe, testbed};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tractor_host::nursery::{ActorCtx, Nursery};
+use tractor_host::nursery::{ActorScope, Nursery};
 use tractor_host::ErrorKind;
 
 fn scratch() -> PathBuf {
@@ -142,7 +142,7 @@ async fn malformed_frames_from_a_child_are_protocol_errors_naming_it() {
         let mut tree = real.info.clone();
         tree.host_exe = liar(&dir, name, &bytes);
         tree.id = tractor_host::spawn::new_uid();
-        let n = Nursery::open(&ActorCtx::native(tree.clone()));
+        let n = Nursery::open(&ActorScope::native(tree.clone()));
         let p = n.start_actor(name, Some("testbed")).await.unwrap();
         let e = n.wait().await.unwrap_err();
         assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Protocol, name), "{name}: {e}");
@@ -269,9 +269,9 @@ impl Raw {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor() {
     use tractor_host::spawn::{Backend, Exit};
-    use tractor_host::wire::{frame, Msg, RunRequest};
+    use tractor_host::wire::{frame, CallRequest, Msg};
     let ready = frame::encode(&Msg::Ready { pid: 1 }).unwrap();
-    let open = Msg::OpenContext(RunRequest {
+    let open = Msg::OpenContext(CallRequest {
         id: 7,
         func: "consume-after".into(),
         args: ciborium::Value::Array(vec![60_000.into()]),
@@ -280,11 +280,11 @@ async fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor
     for _ in 0..=tractor_host::context::WINDOW {
         flood.extend(frame::encode(&Msg::Stream { cid: 7, data: vec![0x01] }).unwrap());
     }
-    let call = |id| Msg::Call(RunRequest { id, func: "sleep-forever".into(), args: ciborium::Value::Null });
+    let call = |id| Msg::Call(CallRequest { id, func: "sleep-forever".into(), args: ciborium::Value::Null });
     let mut twice = frame::encode(&call(3)).unwrap();
     twice.extend(frame::encode(&call(3)).unwrap());
     let echo =
-        Msg::OpenContext(RunRequest { id: 7, func: "echo-ctx".into(), args: ciborium::Value::Array(vec![1.into()]) });
+        Msg::OpenContext(CallRequest { id: 7, func: "echo-ctx".into(), args: ciborium::Value::Array(vec![1.into()]) });
     let mut over_credit = frame::encode(&echo).unwrap();
     over_credit.extend(frame::encode(&Msg::Credit { cid: 7, n: u32::MAX }).unwrap());
     let cases: [(&str, Vec<u8>, &str); 5] = [

@@ -133,7 +133,7 @@ fn data_ro_with_greeting() -> (std::path::PathBuf, std::path::PathBuf, Tree) {
     (root, data, tree)
 }
 
-async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::Outcome {
+async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::CallResult {
     p.run(func, args)?.get().await
 }
 
@@ -243,7 +243,7 @@ fn path(p: std::path::PathBuf) -> String {
 }
 
 /// `host` must be refused: a `denied` error from the parent naming it.
-fn assert_denied(outcome: tractor_host::nursery::Outcome, host: &str) {
+fn assert_denied(outcome: tractor_host::nursery::CallResult, host: &str) {
     let e = outcome.expect_err(host);
     assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Denied, "parent"), "{host}: {e}");
     assert!(e.message.contains(&format!("dir {host} (")) && e.message.contains("does not hold it"), "{host}: {e}");

@@ -8,10 +8,10 @@ mod common;
 use ciborium::Value;
 use common::{assert_no_leftovers, cbor, testbed, tree_actors};
 use std::time::{Duration, Instant};
-use tractor_host::nursery::{Nursery, Outcome, Portal};
+use tractor_host::nursery::{CallResult, Nursery, Portal};
 use tractor_host::{ErrorKind, RemoteError};
 
-async fn call(p: &Portal, func: &str, args: Value) -> Outcome {
+async fn call(p: &Portal, func: &str, args: Value) -> CallResult {
     p.run(func, args)?.get().await
 }
 
@@ -24,7 +24,7 @@ fn map(pairs: &[(&str, Value)]) -> Value {
 }
 
 /// Run `func(args)` in a fresh child; returns its result and the nursery's verdict.
-async fn run_once(func: &str, args: Value) -> (Outcome, Result<(), RemoteError>, String) {
+async fn run_once(func: &str, args: Value) -> (CallResult, Result<(), RemoteError>, String) {
     let tree = testbed();
     let ctx = tree.driver();
     let n = Nursery::open(&ctx);

@@ -3,7 +3,7 @@
 use crate::component::{self, build, cache};
 use crate::error::RemoteError;
 use crate::manifest::Manifest;
-use crate::nursery::{ActorCtx, Nursery, Outcome, TreeInfo};
+use crate::nursery::{ActorScope, CallResult, Nursery, TreeInfo};
 use crate::spawn::{new_uid, Backend, SpawnPolicy, TREE_ENV};
 use crate::wire::ComponentEntry;
 use anyhow::{Context as _, Result};
@@ -68,14 +68,14 @@ impl Tree {
     }
 
     /// A spawning context for a native program driving this tree.
-    pub fn driver(&self) -> Arc<ActorCtx> {
-        ActorCtx::native(self.info.clone())
+    pub fn driver(&self) -> Arc<ActorScope> {
+        ActorScope::native(self.info.clone())
     }
 
     /// Run the manifest's root actor to completion: spawn it, call its entry
     /// export, wait for the whole tree to end. `ctx` comes from
     /// [`Tree::driver`]; cancel `ctx.cancel` to tear the tree down.
-    pub async fn run_root(&self, ctx: &Arc<ActorCtx>) -> Outcome {
+    pub async fn run_root(&self, ctx: &Arc<ActorScope>) -> CallResult {
         let root = &self.manifest.root;
         let nursery = Nursery::open(ctx);
         let outcome = match nursery.run_in_actor(&root.name, Some(&root.component), &root.func, root.args.clone()).await
@@ -90,7 +90,7 @@ impl Tree {
 
 /// The root's own outcome wins unless it is a mere cancellation and the
 /// nursery knows the failure behind it.
-fn merge(outcome: Outcome, closed: Result<(), RemoteError>) -> Outcome {
+fn merge(outcome: CallResult, closed: Result<(), RemoteError>) -> CallResult {
     match (outcome, closed) {
         (Ok(v), Ok(())) => Ok(v),
         (Err(e), Err(n)) if e.is_cancelled() && !n.is_cancelled() => Err(n),

@@ -33,8 +33,8 @@ impl Guest for Actor {
                 ctx.result::<u32>()
             })?;
             match count {
-                tractor::Outcome::Returned(count) => println!("rpc_server answered {count} pings"),
-                tractor::Outcome::Cancelled { by } => println!("rpc_server was cancelled by {by}"),
+                tractor::ContextOutcome::Returned(count) => println!("rpc_server answered {count} pings"),
+                tractor::ContextOutcome::Cancelled { by } => println!("rpc_server was cancelled by {by}"),
             }
             portal.cancel_actor()
         })

@@ -481,9 +481,10 @@ impl<R: DeserializeOwned> Iterator for AsCompleted<R> {
 
 pub mod rt;
 
-/// How a context's function ended, seen from the caller.
+/// How a context's function ended, seen from the caller (WIT
+/// `context-outcome`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<R> {
+pub enum ContextOutcome<R> {
     /// It returned this value.
     Returned(R),
     /// It was cancelled by the named actor.
@@ -492,6 +493,10 @@ pub enum Outcome<R> {
         by: String,
     },
 }
+
+/// The name [`ContextOutcome`] had before; kept so older guest code builds.
+#[doc(hidden)]
+pub type Outcome<R> = ContextOutcome<R>;
 
 impl Portal {
     /// Open a 2-way context on `func` (an export whose first parameter is a
@@ -536,10 +541,10 @@ impl Context {
 
     /// Wait for the callee's function to end (checkpoint): its return value,
     /// or a cancellation naming the canceller. Its failure is an `Err`.
-    pub fn result<R: DeserializeOwned>(&self) -> Result<Outcome<R>> {
+    pub fn result<R: DeserializeOwned>(&self) -> Result<ContextOutcome<R>> {
         match self.inner.result()? {
-            wit::runtime::ContextOutcome::Returned(v) => Ok(Outcome::Returned(decode(&v, "the context's result")?)),
-            wit::runtime::ContextOutcome::Cancelled(by) => Ok(Outcome::Cancelled { by }),
+            wit::runtime::ContextOutcome::Returned(v) => Ok(ContextOutcome::Returned(decode(&v, "the context's result")?)),
+            wit::runtime::ContextOutcome::Cancelled(by) => Ok(ContextOutcome::Cancelled { by }),
         }
     }
 

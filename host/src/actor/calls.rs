@@ -8,7 +8,7 @@
 
 use super::host_api::CallScope;
 use crate::error::{ErrorKind, RemoteError};
-use crate::wire::{Msg, RunRequest};
+use crate::wire::{CallRequest, Msg};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 /// and the serving loop.
 pub struct Calls {
     book: Mutex<Book>,
-    queue: mpsc::UnboundedSender<RunRequest>,
+    queue: mpsc::UnboundedSender<CallRequest>,
     out: mpsc::UnboundedSender<Msg>,
     who: (String, String),
 }
@@ -32,7 +32,7 @@ struct Book {
 }
 
 /// The serving loop's end of the queue.
-pub type Queue = mpsc::UnboundedReceiver<RunRequest>;
+pub type Queue = mpsc::UnboundedReceiver<CallRequest>;
 
 impl Calls {
     /// A book for actor `who` (name, uid) answering over `out`.
@@ -54,7 +54,7 @@ impl Calls {
 
     /// A call arrived: queue it (or answer it at once if the actor no
     /// longer serves). `Err` is a protocol error: its id is in flight.
-    pub fn arrive(&self, req: RunRequest) -> Result<(), String> {
+    pub fn arrive(&self, req: CallRequest) -> Result<(), String> {
         let mut book = self.book.lock().unwrap();
         if book.queued.contains(&req.id) || book.running.as_ref().is_some_and(|(r, _)| *r == req.id) {
             return Err(format!("call id {} is already in flight", req.id));

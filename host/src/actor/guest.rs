@@ -4,7 +4,7 @@
 use super::host_api::tractor::actor::{identity, log, runtime, types};
 use super::host_api::{ActorState, ContextRes};
 use crate::error::{ErrorKind, RemoteError};
-use crate::nursery::Outcome;
+use crate::nursery::CallResult;
 use crate::sandbox::LimitExceeded;
 use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
 use crate::wire::ComponentEntry;
@@ -236,8 +236,8 @@ impl GuestTemplate {
 
     /// A fresh instance in a fresh store; `interrupt` stops it running wasm.
     pub async fn instantiate(&self, state: ActorState, interrupt: Vec<InterruptFlag>) -> Result<Guest, RemoteError> {
-        let name = state.ctx.me.name.clone();
-        let uid = state.ctx.me.uid.clone();
+        let name = state.actor.me.name.clone();
+        let uid = state.actor.me.uid.clone();
         let mut store = Store::new(&self.engine, state);
         self.ticker.watch(&mut store);
         store.set_epoch_deadline(1);
@@ -341,7 +341,7 @@ impl Guest {
     ///
     /// An export whose result is `result<T, E>` returns `T` on `ok`, and on
     /// `err` fails with a `guest` error built from `E`.
-    pub async fn call(&mut self, func: &str, args: &ciborium::Value) -> Outcome {
+    pub async fn call(&mut self, func: &str, args: &ciborium::Value) -> CallResult {
         let export = self.lookup(func)?;
         if export.takes_context {
             return Err(self.err(
@@ -353,7 +353,7 @@ impl Guest {
     }
 
     /// Run context function `func` with `ctx` as its first argument.
-    pub async fn call_context(&mut self, func: &str, args: &ciborium::Value, ctx: ContextRes) -> Outcome {
+    pub async fn call_context(&mut self, func: &str, args: &ciborium::Value, ctx: ContextRes) -> CallResult {
         let export = self.lookup(func)?;
         if !export.takes_context {
             return Err(self.err(
@@ -380,7 +380,7 @@ impl Guest {
         outcome
     }
 
-    async fn invoke(&mut self, func: &str, export: &Export, first: Option<Val>, args: &ciborium::Value) -> Outcome {
+    async fn invoke(&mut self, func: &str, export: &Export, first: Option<Val>, args: &ciborium::Value) -> CallResult {
         if self.poisoned {
             return Err(self.err(ErrorKind::ActorGone, "the actor's instance trapped earlier; it takes no more calls"));
         }
@@ -405,7 +405,7 @@ impl Guest {
         }
     }
 
-    fn to_cbor(&self, v: &Val) -> Outcome {
+    fn to_cbor(&self, v: &Val) -> CallResult {
         val_to_cbor(v).map_err(|e| self.err(ErrorKind::Internal, format!("cannot encode result: {e}")))
     }
 

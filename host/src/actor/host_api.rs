@@ -6,7 +6,7 @@
 
 use crate::context::{CalleeContext, CallerContext, Receiver};
 use crate::error::{ErrorKind, RemoteError};
-use crate::nursery::{self, ActorCtx, Nursery, Outcome, PendingCall, Portal, SpawnOptions};
+use crate::nursery::{self, ActorScope, CallResult, Nursery, PendingCall, Portal, SpawnOptions};
 use crate::sandbox::{AddrRule, DirGrant, Grants, MemoryLimiter};
 use crate::spawn::Backend;
 use crate::wire::ContextOutcome;
@@ -41,7 +41,7 @@ pub struct ActorState {
     /// Resources handed to the guest.
     pub table: ResourceTable,
     /// Who we are and how we spawn.
-    pub ctx: Arc<ActorCtx>,
+    pub actor: Arc<ActorScope>,
     /// Nurseries the guest has open, innermost last: their scopes are part
     /// of every checkpoint.
     open: Vec<Arc<Nursery>>,
@@ -90,12 +90,12 @@ impl CallScope {
     }
 
     /// The error a checkpoint raises once the call is cancelled.
-    pub fn error(&self, ctx: &ActorCtx) -> Option<RemoteError> {
+    pub fn error(&self, actor: &ActorScope) -> Option<RemoteError> {
         if !self.token.is_cancelled() {
             return None;
         }
         let by = self.by.lock().unwrap().clone().unwrap_or_default();
-        Some(RemoteError::cancelled(format!("call cancelled by '{by}'")).with_actor(&ctx.me.name, &ctx.me.uid))
+        Some(RemoteError::cancelled(format!("call cancelled by '{by}'")).with_actor(&actor.me.name, &actor.me.uid))
     }
 }
 
@@ -109,14 +109,14 @@ impl ActorState {
     /// State for a new store.
     pub fn new(
         wasi: WasiCtx,
-        ctx: Arc<ActorCtx>,
+        actor: Arc<ActorScope>,
         callee: Option<Arc<CalleeContext>>,
         limiter: MemoryLimiter,
     ) -> ActorState {
         ActorState {
             wasi,
             table: ResourceTable::new(),
-            ctx,
+            actor,
             open: Vec::new(),
             callee,
             call: None,
@@ -135,7 +135,7 @@ impl ActorState {
     /// A `Send` snapshot of the current scopes, for checkpoints.
     fn scopes(&self) -> Scopes {
         Scopes {
-            ctx: self.ctx.clone(),
+            actor: self.actor.clone(),
             open: self.open.clone(),
             callee: self.callee.clone(),
             call: self.call.clone(),
@@ -145,14 +145,14 @@ impl ActorState {
     }
 
     fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
-        RemoteError::new(kind, msg).with_actor(&self.ctx.me.name, &self.ctx.me.uid)
+        RemoteError::new(kind, msg).with_actor(&self.actor.me.name, &self.actor.me.uid)
     }
 }
 
 /// The cancel scopes a checkpoint is subject to: the actor's own and those
 /// of the guest's open nurseries.
 struct Scopes {
-    ctx: Arc<ActorCtx>,
+    actor: Arc<ActorScope>,
     open: Vec<Arc<Nursery>>,
     callee: Option<Arc<CalleeContext>>,
     call: Option<Arc<CallScope>>,
@@ -163,13 +163,13 @@ struct Scopes {
 impl Scopes {
     /// The error to raise if the current scope is cancelled.
     fn cancel_error(&self) -> Option<RemoteError> {
-        if self.ctx.cancel.is_cancelled() {
-            return Some(self.ctx.cancelled_error());
+        if self.actor.cancel.is_cancelled() {
+            return Some(self.actor.cancelled_error());
         }
         if let Some(e) = self.callee.as_ref().and_then(|c| c.cancel_error()) {
             return Some(e);
         }
-        if let Some(e) = self.call.as_ref().and_then(|c| c.error(&self.ctx)) {
+        if let Some(e) = self.call.as_ref().and_then(|c| c.error(&self.actor)) {
             return Some(e);
         }
         if let Some(e) = self.contexts.iter().find_map(|c| c.failure()) {
@@ -180,7 +180,7 @@ impl Scopes {
                 Some(d) => format!("cancelled: the scope's deadline of {d:?} passed"),
                 None => "cancelled: the scope was cancelled".to_string(),
             };
-            return Some(RemoteError::cancelled(why).with_actor(&self.ctx.me.name, &self.ctx.me.uid));
+            return Some(RemoteError::cancelled(why).with_actor(&self.actor.me.name, &self.actor.me.uid));
         }
         self.open.iter().rev().find_map(|n| n.cancel_reason())
     }
@@ -190,7 +190,7 @@ impl Scopes {
         if let Some(e) = self.cancel_error() {
             return Err(e);
         }
-        let mut tokens = vec![self.ctx.cancel.clone()];
+        let mut tokens = vec![self.actor.cancel.clone()];
         tokens.extend(self.open.iter().map(|n| n.scope().clone()));
         tokens.extend(self.callee.iter().map(|c| c.cancel.clone()));
         tokens.extend(self.call.iter().map(|c| c.token.clone()));
@@ -199,7 +199,7 @@ impl Scopes {
         let any = futures::future::select_all(tokens.iter().map(|t| Box::pin(t.cancelled())));
         tokio::select! {
             v = fut => Ok(v),
-            _ = any => Err(self.cancel_error().unwrap_or_else(|| self.ctx.cancelled_error())),
+            _ = any => Err(self.cancel_error().unwrap_or_else(|| self.actor.cancelled_error())),
         }
     }
 }
@@ -248,7 +248,7 @@ pub struct StreamRes {
 
 enum CallState {
     Pending(PendingCall),
-    Done(Outcome),
+    Done(CallResult),
     Taken,
 }
 
@@ -434,7 +434,7 @@ impl types::Host for ActorState {}
 
 impl identity::Host for ActorState {
     async fn current(&mut self) -> R<identity::ActorInfo> {
-        let me = &self.ctx.me;
+        let me = &self.actor.me;
         Ok(identity::ActorInfo {
             name: me.name.clone(),
             uid: me.uid.clone(),
@@ -449,7 +449,7 @@ impl identity::Host for ActorState {
     }
 
     async fn current_grants(&mut self) -> R<types::Grants> {
-        let g = self.ctx.grants.clone().unwrap_or_default();
+        let g = self.actor.grants.clone().unwrap_or_default();
         Ok(types::Grants {
             dirs: g
                 .dirs
@@ -485,7 +485,7 @@ fn grants_from_wit(g: types::Grants, err: impl Fn(String) -> RemoteError) -> Res
 
 impl log::Host for ActorState {
     async fn log(&mut self, level: log::Level, message: String) -> R<()> {
-        let actor = &self.ctx.me.name;
+        let actor = &self.actor.me.name;
         match level {
             log::Level::Trace => tracing::trace!(target: "tractor::guest", actor, "{message}"),
             log::Level::Debug => tracing::debug!(target: "tractor::guest", actor, "{message}"),
@@ -563,7 +563,7 @@ impl runtime::HostPortal for ActorState {
             Ok(p) => p,
             Err(e) => return wit(Err(e)),
         };
-        let res = self.table.push(CallRes { state: CallState::Pending(pending), cancel: self.ctx.cancel.clone() })?;
+        let res = self.table.push(CallRes { state: CallState::Pending(pending), cancel: self.actor.cancel.clone() })?;
         Ok(Ok(res))
     }
 
@@ -581,8 +581,8 @@ impl runtime::HostPortal for ActorState {
         let portal = self.table.get(&this)?.portal.clone();
         // Not a checkpoint on purpose: cancelling must finish even while we
         // are being cancelled ourselves.
-        let _teardown = self.ctx.tearing_down();
-        portal.cancel_actor(&self.ctx.me.name).await;
+        let _teardown = self.actor.tearing_down();
+        portal.cancel_actor(&self.actor.me.name).await;
         Ok(Ok(()))
     }
 
@@ -597,12 +597,12 @@ impl runtime::HostPortal for ActorState {
             Err(e) => return wit(Err(e)),
         };
         let portal = self.table.get(&this)?.portal.clone();
-        let me = (self.ctx.me.name.clone(), self.ctx.me.uid.clone());
+        let me = (self.actor.me.name.clone(), self.actor.me.uid.clone());
         let opened = self.scopes().guard(portal.open_context(&func, args, (&me.0, &me.1))).await.and_then(|r| r);
         match opened {
             Ok((ctx, first)) => {
                 self.contexts.push(ctx.state());
-                let res = self.table.push(ContextRes { role: Role::Caller(ctx), cancel: self.ctx.cancel.clone() })?;
+                let res = self.table.push(ContextRes { role: Role::Caller(ctx), cancel: self.actor.cancel.clone() })?;
                 Ok(Ok((res, first)))
             }
             Err(e) => wit(Err(e)),
@@ -618,9 +618,9 @@ impl runtime::HostPortal for ActorState {
 
 impl runtime::HostNursery for ActorState {
     async fn new(&mut self) -> R<Resource<NurseryRes>> {
-        let nursery = Arc::new(Nursery::open(&self.ctx));
+        let nursery = Arc::new(Nursery::open(&self.actor));
         self.open.push(nursery.clone());
-        Ok(self.table.push(NurseryRes { nursery, cancel: self.ctx.cancel.clone() })?)
+        Ok(self.table.push(NurseryRes { nursery, cancel: self.actor.cancel.clone() })?)
     }
 
     async fn start_actor(
@@ -667,7 +667,7 @@ impl runtime::HostNursery for ActorState {
 
     async fn wait(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
         let n = self.table.get(&this)?.nursery.clone();
-        let _teardown = self.ctx.tearing_down();
+        let _teardown = self.actor.tearing_down();
         // `wait` itself handles the actor's cancellation and failing
         // children; an enclosing cancel scope or cancelled call makes it
         // cancel the children, still waiting for them as a nursery must.
@@ -682,7 +682,8 @@ impl runtime::HostNursery for ActorState {
                     Err(failed) if !failed.is_cancelled() => Err(if why.is_cancelled() {
                         failed
                     } else {
-                        RemoteError::group(vec![why, failed], &self.ctx.me.name, &self.ctx.me.uid).expect("two errors")
+                        RemoteError::group(vec![why, failed], &self.actor.me.name, &self.actor.me.uid)
+                            .expect("two errors")
                     }),
                     _ => Err(why),
                 }
@@ -694,7 +695,7 @@ impl runtime::HostNursery for ActorState {
 
     async fn cancel(&mut self, this: Resource<NurseryRes>) -> R<Wit<()>> {
         let n = self.table.get(&this)?.nursery.clone();
-        let _teardown = self.ctx.tearing_down();
+        let _teardown = self.actor.tearing_down();
         n.cancel().await;
         Ok(Ok(()))
     }
@@ -707,7 +708,7 @@ impl runtime::HostNursery for ActorState {
         let res = self.table.delete(this)?;
         // A nursery dropped without `wait` still ends all its children
         // before the guest continues.
-        let _teardown = self.ctx.tearing_down();
+        let _teardown = self.actor.tearing_down();
         let _ = res.nursery.wait().await;
         self.close(&res.nursery);
         Ok(())
@@ -747,7 +748,7 @@ impl ActorState {
 
     fn push_portal(&mut self, r: Result<Portal, RemoteError>) -> R<Wit<Resource<PortalRes>>> {
         match r {
-            Ok(portal) => Ok(Ok(self.table.push(PortalRes { portal, cancel: self.ctx.cancel.clone() })?)),
+            Ok(portal) => Ok(Ok(self.table.push(PortalRes { portal, cancel: self.actor.cancel.clone() })?)),
             Err(e) => wit(Err(e)),
         }
     }
@@ -775,7 +776,7 @@ impl runtime::HostContext for ActorState {
         };
         match rx {
             Ok(rx) => {
-                let res = StreamRes { rx: Arc::new(tokio::sync::Mutex::new(rx)), cancel: self.ctx.cancel.clone() };
+                let res = StreamRes { rx: Arc::new(tokio::sync::Mutex::new(rx)), cancel: self.actor.cancel.clone() };
                 Ok(Ok(self.table.push(res)?))
             }
             Err(e) => wit(Err(e)),
@@ -802,10 +803,10 @@ impl runtime::HostContext for ActorState {
     }
 
     async fn cancel(&mut self, this: Resource<ContextRes>, reason: Option<types::Error>) -> R<()> {
-        let reason = reason.map(|e| from_wit(e).attribute_if_blank(&self.ctx.me.name, &self.ctx.me.uid));
+        let reason = reason.map(|e| from_wit(e).attribute_if_blank(&self.actor.me.name, &self.actor.me.uid));
         match &self.table.get(&this)?.role {
             Role::Caller(c) => c.cancel(reason),
-            Role::Callee(c) => c.cancel_by(&self.ctx.me.name, reason),
+            Role::Callee(c) => c.cancel_by(&self.actor.me.name, reason),
         }
         Ok(())
     }
@@ -844,7 +845,7 @@ impl runtime::HostStream for ActorState {
     async fn subscribe(&mut self, this: Resource<StreamRes>, capacity: u32) -> R<Resource<StreamRes>> {
         let rx = self.table.get(&this)?.rx.clone();
         let sub = rx.lock().await.subscribe(capacity);
-        let res = StreamRes { rx: Arc::new(tokio::sync::Mutex::new(sub)), cancel: self.ctx.cancel.clone() };
+        let res = StreamRes { rx: Arc::new(tokio::sync::Mutex::new(sub)), cancel: self.actor.cancel.clone() };
         Ok(self.table.push(res)?)
     }
 

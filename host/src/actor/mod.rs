@@ -19,10 +19,10 @@ pub mod zygote;
 use crate::component;
 use crate::context::{CalleeContext, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
-use crate::nursery::{ActorCtx, ActorInfo, TreeInfo};
+use crate::nursery::{ActorInfo, ActorScope, TreeInfo};
 use crate::spawn;
 use crate::wire::ContextOutcome;
-use crate::wire::{self, Msg, RunRequest, StartActor};
+use crate::wire::{self, CallRequest, Msg, StartActor};
 use calls::Calls;
 use guest::{Guest, GuestTemplate, InterruptFlag};
 use host_api::{ActorState, CallScope, ContextRes};
@@ -38,8 +38,8 @@ use tokio::sync::mpsc;
 /// abandoned (covers guests blocked in WASI calls we cannot wake): three
 /// quarters of the tree's grace period, so the actor still tears down its
 /// own children and exits before its parent resorts to signals.
-fn return_grace(ctx: &ActorCtx) -> Duration {
-    ctx.tree.grace * 3 / 4
+fn return_grace(scope: &ActorScope) -> Duration {
+    scope.tree.grace * 3 / 4
 }
 
 /// How long a call cancelled by its caller may take to return before it is
@@ -147,9 +147,9 @@ pub async fn run_on(link: spawn::LinkFds, mut handed: spawn::Handed) -> i32 {
     code
 }
 
-fn actor_ctx(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbox::Folders) -> Arc<ActorCtx> {
+fn actor_scope(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbox::Folders) -> Arc<ActorScope> {
     let grants = crate::sandbox::Grants { dirs: folders.grants(), ..start.grants.clone() };
-    ActorCtx::new(
+    ActorScope::new(
         ActorInfo {
             name: start.name.clone(),
             uid: start.uid.clone(),
@@ -176,7 +176,7 @@ fn actor_ctx(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbo
 /// What the actor process shares between its serving loop, its reader and
 /// its context tasks.
 struct Actor {
-    ctx: Arc<ActorCtx>,
+    scope: Arc<ActorScope>,
     template: GuestTemplate,
     out: mpsc::UnboundedSender<Msg>,
     stdout: Prefixed,
@@ -199,19 +199,19 @@ impl Actor {
     fn state(&self, callee: Option<Arc<CalleeContext>>) -> ActorState {
         let mut wasi = wasmtime_wasi::WasiCtx::builder();
         wasi.stdout(self.stdout.clone()).stderr(self.stderr.clone());
-        if let Some(g) = &self.ctx.grants {
+        if let Some(g) = &self.scope.grants {
             g.apply_env_and_network(&mut wasi);
         }
         // Checked when the actor starts (see `serve`), so this cannot fail here.
-        let _ = self.ctx.folders.preopen(&mut wasi);
+        let _ = self.scope.folders.preopen(&mut wasi);
         let wasi = wasi.build();
         let limiter = crate::sandbox::MemoryLimiter::new(self.limits.memory_bytes, self.memory.clone());
-        ActorState::new(wasi, self.ctx.clone(), callee, limiter)
+        ActorState::new(wasi, self.scope.clone(), callee, limiter)
     }
 
     /// Serve one context in an instance of its own, so it runs concurrently
     /// with plain calls and with other contexts.
-    async fn serve_context(self: Arc<Self>, req: RunRequest, callee: Arc<CalleeContext>) {
+    async fn serve_context(self: Arc<Self>, req: CallRequest, callee: Arc<CalleeContext>) {
         let own_flag: InterruptFlag = Default::default();
         let watch = {
             let (cancel, flag) = (callee.cancel.clone(), own_flag.clone());
@@ -220,7 +220,7 @@ impl Actor {
                 flag.store(true, Ordering::Relaxed);
             })
         };
-        let res = ContextRes::callee(callee.clone(), self.ctx.cancel.clone());
+        let res = ContextRes::callee(callee.clone(), self.scope.cancel.clone());
         let outcome = match self
             .template
             .instantiate(self.state(Some(callee.clone())), vec![self.interrupt.clone(), own_flag])
@@ -230,11 +230,11 @@ impl Actor {
                 let call = guest.call_context(&req.func, &req.args, res);
                 let abandon = async {
                     tokio::select! {
-                        _ = self.ctx.cancel.cancelled() => {}
+                        _ = self.scope.cancel.cancelled() => {}
                         _ = callee.cancel.cancelled() => {}
                     }
-                    tokio::time::sleep(return_grace(&self.ctx)).await;
-                    self.ctx.teardowns_done().await;
+                    tokio::time::sleep(return_grace(&self.scope)).await;
+                    self.scope.teardowns_done().await;
                 };
                 tokio::select! {
                     o = call => o,
@@ -255,8 +255,8 @@ impl Actor {
             {
                 let by = callee
                     .cancelled_by()
-                    .or_else(|| self.ctx.cancelled_by.lock().unwrap().clone())
-                    .unwrap_or_else(|| self.ctx.me.name.clone());
+                    .or_else(|| self.scope.cancelled_by.lock().unwrap().clone())
+                    .unwrap_or_else(|| self.scope.me.name.clone());
                 ContextOutcome::Cancelled { by }
             }
             Err(e) => ContextOutcome::Failed(e),
@@ -286,7 +286,7 @@ async fn serve(
         Ok(f) => f,
         Err(e) => return fail(RemoteError::new(ErrorKind::SpawnFailed, e).with_actor(who.0, who.1)),
     };
-    let ctx = actor_ctx(&start, exe, folders);
+    let scope = actor_scope(&start, exe, folders);
     let engine = match component::shared_engine() {
         Ok(e) => e,
         Err(e) => return fail(RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1)),
@@ -303,7 +303,7 @@ async fn serve(
     };
     let (calls, mut call_rx) = Calls::new(out.clone(), who);
     let actor = Arc::new(Actor {
-        ctx: ctx.clone(),
+        scope: scope.clone(),
         template,
         out: out.clone(),
         stdout: Prefixed::new(&start.name, Target::Stdout),
@@ -328,7 +328,7 @@ async fn serve(
     {
         let a = actor.clone();
         tokio::spawn(async move {
-            a.ctx.cancel.cancelled().await;
+            a.scope.cancel.cancelled().await;
             a.interrupt.store(true, Ordering::Relaxed);
         });
     }
@@ -336,11 +336,11 @@ async fn serve(
     let code = if let Some(req) = &start.run {
         let e = RemoteError::new(
             ErrorKind::BadArgs,
-            format!("actor '{}' runs one function (run-in-actor); it serves no calls", ctx.me.name),
+            format!("actor '{}' runs one function (run-in-actor); it serves no calls", scope.me.name),
         );
         actor.calls.close(&mut call_rx, e.with_actor(who.0, who.1));
-        let scope = Arc::new(CallScope::default());
-        match answer(&mut guest, &ctx, req, &out, &scope).await {
+        let call = Arc::new(CallScope::default());
+        match answer(&mut guest, &scope, req, &out, &call).await {
             Some(e) if !e.is_cancelled() => 1,
             _ => 0,
         }
@@ -348,19 +348,19 @@ async fn serve(
         loop {
             let req = tokio::select! {
                 r = call_rx.recv() => match r { Some(r) => r, None => break 0 },
-                _ = ctx.cancel.cancelled() => break 0,
+                _ = scope.cancel.cancelled() => break 0,
             };
-            let Some(scope) = actor.calls.begin(req.id) else {
+            let Some(call) = actor.calls.begin(req.id) else {
                 continue; // cancelled while queued, and answered then
             };
-            let failed = answer(&mut guest, &ctx, &req, &out, &scope).await;
+            let failed = answer(&mut guest, &scope, &req, &out, &call).await;
             actor.calls.end();
             if !guest.is_poisoned() {
                 continue;
             }
             // A call abandoned because its caller cancelled it: serve on
             // with a fresh instance.
-            if scope.token.is_cancelled() && !ctx.cancel.is_cancelled() {
+            if call.token.is_cancelled() && !scope.cancel.is_cancelled() {
                 match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()]).await {
                     Ok(fresh) => {
                         guest = fresh;
@@ -386,13 +386,13 @@ async fn serve(
         }
     };
     // Whatever is still queued will never run.
-    let by = ctx.cancelled_by.lock().unwrap().clone().unwrap_or_else(|| "its parent".into());
+    let by = scope.cancelled_by.lock().unwrap().clone().unwrap_or_else(|| "its parent".into());
     actor.calls.close(&mut call_rx, actor.calls.gone(&by));
     // Structured teardown: contexts end, then children, before we exit.
-    ctx.cancel_actor("its parent exiting");
+    scope.cancel_actor("its parent exiting");
     let mut tasks = std::mem::take(&mut *context_tasks.lock().unwrap());
     while tasks.join_next().await.is_some() {}
-    ctx.cancel_all_children().await;
+    scope.cancel_all_children().await;
     drop(guest);
     // The reader holds a sender: stop it so the writer can drain and end.
     reader.abort();
@@ -413,15 +413,15 @@ async fn read_parent(
     read: tokio::net::unix::pipe::Receiver,
     tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
 ) {
-    let ctx = &actor.ctx;
+    let scope = &actor.scope;
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     let broken = |why: String| {
         let e = RemoteError::new(ErrorKind::Protocol, format!("protocol error from parent: {why}"))
-            .with_actor(&ctx.me.name, &ctx.me.uid);
-        tracing::error!(actor = %ctx.me.name, "{}", e.message);
+            .with_actor(&scope.me.name, &scope.me.uid);
+        tracing::error!(actor = %scope.me.name, "{}", e.message);
         actor.protocol_error.store(true, Ordering::SeqCst);
         let _ = actor.out.send(Msg::Failed { error: e });
-        ctx.cancel_actor("a protocol error");
+        scope.cancel_actor("a protocol error");
     };
     loop {
         match wire::read_msg(&mut read).await {
@@ -437,11 +437,11 @@ async fn read_parent(
                 if actor.contexts.lock().unwrap().contains_key(&req.id) || actor.calls.in_flight(req.id) {
                     break broken(format!("context id {} is already in flight", req.id));
                 }
-                let stream = StreamCore::new(req.id, actor.out.clone(), "the caller", (&ctx.me.name, &ctx.me.uid));
+                let stream = StreamCore::new(req.id, actor.out.clone(), "the caller", (&scope.me.name, &scope.me.uid));
                 let callee = CalleeContext::new(req.id, stream, actor.out.clone());
                 actor.contexts.lock().unwrap().insert(req.id, callee.clone());
-                if ctx.cancel.is_cancelled() {
-                    callee.cancel_by(&ctx.cancelled_by.lock().unwrap().clone().unwrap_or_default(), None);
+                if scope.cancel.is_cancelled() {
+                    callee.cancel_by(&scope.cancelled_by.lock().unwrap().clone().unwrap_or_default(), None);
                 }
                 tasks.lock().unwrap().spawn(actor.clone().serve_context(req, callee));
             }
@@ -459,11 +459,11 @@ async fn read_parent(
                     break broken(why);
                 }
             }
-            Ok(Msg::Cancel { by }) => ctx.cancel_actor(&by),
+            Ok(Msg::Cancel { by }) => scope.cancel_actor(&by),
             Ok(Msg::CancelCall { id, by }) => actor.calls.cancel(id, &by),
             Ok(other) => break broken(format!("unexpected message {}", other.name())),
             Err(wire::FrameError::Closed) => {
-                ctx.cancel_actor("parent exited");
+                scope.cancel_actor("parent exited");
                 break;
             }
             Err(e) => break broken(e.to_string()),
@@ -478,28 +478,28 @@ async fn read_parent(
 /// instance poisoned, to be replaced by a fresh one.
 async fn answer(
     guest: &mut Guest,
-    ctx: &Arc<ActorCtx>,
-    req: &RunRequest,
+    scope: &Arc<ActorScope>,
+    req: &CallRequest,
     out: &mpsc::UnboundedSender<Msg>,
-    scope: &Arc<CallScope>,
+    call: &Arc<CallScope>,
 ) -> Option<RemoteError> {
-    guest.state_mut().set_call(Some(scope.clone()));
+    guest.state_mut().set_call(Some(call.clone()));
     let mut abandoned = false;
     let outcome = {
-        let call = guest.call(&req.func, &req.args);
+        let running = guest.call(&req.func, &req.args);
         let abandon = async {
             tokio::select! {
-                _ = ctx.cancel.cancelled() => tokio::time::sleep(return_grace(ctx)).await,
-                _ = scope.token.cancelled() => tokio::time::sleep(CALL_CANCEL_GRACE).await,
+                _ = scope.cancel.cancelled() => tokio::time::sleep(return_grace(scope)).await,
+                _ = call.token.cancelled() => tokio::time::sleep(CALL_CANCEL_GRACE).await,
             }
             // A guest waiting for its children to end is complying.
-            ctx.teardowns_done().await;
+            scope.teardowns_done().await;
         };
         tokio::select! {
-            o = call => o,
+            o = running => o,
             _ = abandon => {
                 abandoned = true;
-                Err(ctx.cancelled_error())
+                Err(scope.cancelled_error())
             }
         }
     };
@@ -510,8 +510,8 @@ async fn answer(
     // A guest interrupted or unwinding because it was cancelled reports who
     // cancelled it; a real failure is still reported as such.
     let outcome = match outcome {
-        Err(e) if ctx.cancel.is_cancelled() && e.is_cancelled() => Err(ctx.cancelled_error()),
-        Err(e) if e.is_cancelled() || abandoned => Err(scope.error(ctx).unwrap_or(e)),
+        Err(e) if scope.cancel.is_cancelled() && e.is_cancelled() => Err(scope.cancelled_error()),
+        Err(e) if e.is_cancelled() || abandoned => Err(call.error(scope).unwrap_or(e)),
         o => o,
     };
     let (msg, failed) = match outcome {

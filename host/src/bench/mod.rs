@@ -7,7 +7,7 @@
 
 pub mod primes;
 
-use crate::nursery::{ActorCtx, Nursery, Portal};
+use crate::nursery::{ActorScope, Nursery, Portal};
 use crate::spawn::Backend;
 use crate::tree::Tree;
 use crate::wire::ContextOutcome;
@@ -345,7 +345,7 @@ fn args<T: Serialize>(v: &T) -> ciborium::Value {
 
 /// Start `count` run-in-actor children at once; the time until every
 /// result is in (the children's exit is waited for, but not timed).
-async fn spawn_and_wait(ctx: &Arc<ActorCtx>, count: usize) -> Result<Duration> {
+async fn spawn_and_wait(ctx: &Arc<ActorScope>, count: usize) -> Result<Duration> {
     let t = Instant::now();
     let n = Nursery::open(ctx);
     let mut portals = Vec::new();
@@ -367,7 +367,7 @@ async fn daemon(n: &Nursery, name: &str) -> Result<Portal> {
 }
 
 /// Sequential `portal.run` calls per second into one daemon.
-async fn call_rate(ctx: &Arc<ActorCtx>, calls: u32, runs: usize) -> Result<f64> {
+async fn call_rate(ctx: &Arc<ActorScope>, calls: u32, runs: usize) -> Result<f64> {
     let n = Nursery::open(ctx);
     let p = daemon(&n, "calls").await?;
     let a = args(&(1, 2));
@@ -394,7 +394,7 @@ fn cbor_bytes<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// Context-stream ping-pong round trips per second and one-way messages
 /// per second, with a testbed daemon.
-async fn stream_rates(ctx: &Arc<ActorCtx>, plan: &Plan) -> Result<(f64, f64)> {
+async fn stream_rates(ctx: &Arc<ActorScope>, plan: &Plan) -> Result<(f64, f64)> {
     let me = ("bench", "bench");
     let n = Nursery::open(ctx);
     let p = daemon(&n, "peer").await?;
@@ -484,7 +484,7 @@ fn idle_process_rss() -> Result<f64> {
 
 /// Median RSS and PSS of an idle daemon: of each actor's process, or for
 /// thread actors what each adds to ours.
-async fn idle_rss(ctx: &Arc<ActorCtx>, count: usize) -> Result<(f64, f64)> {
+async fn idle_rss(ctx: &Arc<ActorScope>, count: usize) -> Result<(f64, f64)> {
     let n = Nursery::open(ctx);
     let first = daemon(&n, "idle0").await?;
     let me = std::process::id();
@@ -544,7 +544,7 @@ fn native_pool(workers: usize, span: u64, runs: usize) -> (Duration, u64) {
 
 /// The same pool with one daemon actor per core, each taking chunks as
 /// `count-primes` calls; includes starting and tearing down the workers.
-async fn actor_pool(ctx: &Arc<ActorCtx>, workers: usize, span: u64, runs: usize) -> Result<(Duration, u64)> {
+async fn actor_pool(ctx: &Arc<ActorScope>, workers: usize, span: u64, runs: usize) -> Result<(Duration, u64)> {
     let chunks = primes_chunks(span);
     let mut times = Vec::new();
     let mut total = 0;
@@ -606,7 +606,7 @@ fn open_fds() -> usize {
 
 /// Start `count` daemons at once (each answers one call), cancel them all;
 /// returns the time and what was left behind (actors, fds).
-async fn many_actors(ctx: &Arc<ActorCtx>, count: usize) -> Result<(Duration, usize, usize)> {
+async fn many_actors(ctx: &Arc<ActorScope>, count: usize) -> Result<(Duration, usize, usize)> {
     let id = ctx.tree.id.clone();
     let zygote = tree_processes(&id).len(); // the zygote, if any, stays
     let fds = open_fds();

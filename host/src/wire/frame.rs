@@ -215,10 +215,10 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Msg, RunRequest};
+    use crate::wire::{CallRequest, Msg};
 
     fn sample() -> Msg {
-        Msg::Call(RunRequest { id: 7, func: "add".into(), args: ciborium::Value::Array(vec![1.into(), 2.into()]) })
+        Msg::Call(CallRequest { id: 7, func: "add".into(), args: ciborium::Value::Array(vec![1.into(), 2.into()]) })
     }
 
     #[tokio::test]

@@ -17,11 +17,11 @@ pub enum Msg {
     /// Who the child is and what it runs; the first frame a child receives.
     Start(Box<StartActor>),
     /// Call an export of the child's component.
-    Call(RunRequest),
+    Call(CallRequest),
     /// Cancel call `id` (queued or running); the child answers it with a
     /// `cancelled` error.
     CancelCall {
-        /// Id of the [`RunRequest`] to cancel.
+        /// Id of the [`CallRequest`] to cancel.
         id: u64,
         /// Name of the actor that cancelled it.
         by: String,
@@ -38,14 +38,14 @@ pub enum Msg {
     },
     /// A call finished with a value.
     Return {
-        /// Id of the [`RunRequest`] this answers.
+        /// Id of the [`CallRequest`] this answers.
         id: u64,
         /// The export's result(s) as CBOR (`null` for none).
         value: ciborium::Value,
     },
     /// A call failed.
     CallFailed {
-        /// Id of the [`RunRequest`] this answers.
+        /// Id of the [`CallRequest`] this answers.
         id: u64,
         /// What went wrong, in the callee or below it.
         error: RemoteError,
@@ -57,7 +57,7 @@ pub enum Msg {
     },
     /// Open a 2-way context: call export `func`, whose first parameter is
     /// the context, with the remaining arguments.
-    OpenContext(RunRequest),
+    OpenContext(CallRequest),
     /// The callee passed this value to `context.started`.
     Started {
         /// Context id (the `id` of its [`Msg::OpenContext`]).
@@ -146,7 +146,7 @@ pub enum ContextOutcome {
 /// A request to call one export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RunRequest {
+pub struct CallRequest {
     /// Caller-chosen id, echoed in the answer; unique among the calls and
     /// contexts in flight on one connection.
     pub id: u64,
@@ -196,7 +196,7 @@ pub struct StartActor {
     /// For `run-in-actor` children: the one call to make, after which the
     /// child exits. `None` for daemons.
     #[serde(default)]
-    pub run: Option<RunRequest>,
+    pub run: Option<CallRequest>,
 }
 
 fn no_args() -> ciborium::Value {

@@ -10,7 +10,7 @@ mod message;
 pub mod value;
 
 pub use frame::{pump, read_frame, read_msg, write_msg, FrameError, MAX_FRAME};
-pub use message::{ComponentEntry, ContextOutcome, Msg, RunRequest, StartActor};
+pub use message::{CallRequest, ComponentEntry, ContextOutcome, Msg, StartActor};
 
 /// Render a CBOR value in a compact JSON-like notation for humans.
 pub fn diagnostic(v: &ciborium::Value) -> String {

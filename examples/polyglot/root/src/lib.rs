@@ -70,10 +70,10 @@ impl Guest for Root {
                     Ok((first, ctx.result::<u32>()?))
                 })?;
                 match count {
-                    tractor::Outcome::Returned(c) => {
+                    tractor::ContextOutcome::Returned(c) => {
                         println!("{tag}: simple-rpc started={first}, {c} pings answered")
                     }
-                    tractor::Outcome::Cancelled { by } => {
+                    tractor::ContextOutcome::Cancelled { by } => {
                         return Err(format!("{tag}: simple-rpc cancelled by {by}").into())
                     }
                 }

@@ -1,0 +1,332 @@
+//! The spawning side of an actor (or of the native program driving a
+//! tree): its identity, cancel scope, capabilities and live children, and
+//! how it starts one child.
+
+use super::child::{supervise, ChildActor, ChildState, OnEnd, RUN_ONCE_ID};
+use super::info::{ActorInfo, TreeInfo};
+use crate::error::{ErrorKind, RemoteError};
+use crate::sandbox::{Folders, Grants, LimitExceeded};
+use crate::spawn::forkserver::Zygote;
+use crate::spawn::{new_uid, valid_name, Backend, SpawnPolicy};
+use crate::wire::{self, CallRequest, Msg, StartActor};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How to start one child, beyond its name and component.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Narrow its capabilities (default: its component's); asking for one
+    /// the spawner does not hold is a `denied` error.
+    pub grants: Option<Grants>,
+    /// Start it with this backend (unless the run forces one).
+    pub backend: Option<Backend>,
+}
+
+/// The spawning side: the current actor (or the native program that drives
+/// a tree) with its cancel scope and its live children.
+#[derive(Debug)]
+pub struct ActorScope {
+    /// Who we are (for a native driver: name `tractor-host`).
+    pub me: ActorInfo,
+    /// Depth given to our children.
+    pub child_depth: u32,
+    /// The tree we belong to.
+    pub tree: TreeInfo,
+    /// Cancelled when this actor is cancelled; every nursery scope is a child.
+    pub cancel: CancellationToken,
+    /// Whether children start in a new process group (only the tree's root).
+    pub new_process_group: bool,
+    /// Who cancelled this actor, once someone has.
+    pub cancelled_by: Mutex<Option<String>>,
+    /// The capabilities this actor holds (`None`: a native driver, which
+    /// may grant whatever the manifest says).
+    pub grants: Option<Grants>,
+    /// The folders of `grants`, open: children's folders are opened
+    /// beneath them.
+    pub folders: Folders,
+    pub(super) children: Mutex<Vec<Weak<ChildActor>>>,
+    /// How many of this actor's calls are inside a structured teardown
+    /// right now (waiting for or cancelling children): one cannot be
+    /// abandoned for not returning, it is busy collecting outcomes, and the
+    /// children's own grace periods bound it.
+    pub(super) teardowns: watch::Sender<usize>,
+    /// The tree's zygote, started on first need; only the tree's driver
+    /// has one (actors get its address in their `StartActor`).
+    pub(super) zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
+}
+
+impl ActorScope {
+    /// Context for a native program that drives a tree from outside it.
+    pub fn native(tree: TreeInfo) -> Arc<ActorScope> {
+        Self::build(
+            ActorInfo {
+                name: "tractor-host".into(),
+                uid: "host".into(),
+                pid: std::process::id(),
+                depth: 0,
+                component: String::new(),
+            },
+            0,
+            tree,
+            true,
+            None,
+            Folders::default(),
+            Some(Default::default()),
+        )
+    }
+
+    /// The spawn policy children of this actor get, with the zygote's
+    /// address once (for a driver) the zygote runs.
+    pub(super) async fn spawn_policy(&self) -> Result<SpawnPolicy, RemoteError> {
+        let mut policy = self.tree.spawn.clone();
+        if let (Some(cell), None) = (&self.zygote, &policy.zygote) {
+            if self.tree.may_fork() {
+                let z = cell
+                    .get_or_init(|| async {
+                        Zygote::start(&self.tree.host_exe, &self.tree.id, &self.tree.components)
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                    .await;
+                match z {
+                    Ok(z) => policy.zygote = Some(z.addr.clone()),
+                    Err(e) => {
+                        return Err(self.error(ErrorKind::SpawnFailed, format!("cannot start the forkserver: {e}")))
+                    }
+                }
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Context for an actor process.
+    pub fn new(
+        me: ActorInfo,
+        child_depth: u32,
+        tree: TreeInfo,
+        new_process_group: bool,
+        grants: Option<Grants>,
+        folders: Folders,
+    ) -> Arc<ActorScope> {
+        Self::build(me, child_depth, tree, new_process_group, grants, folders, None)
+    }
+
+    pub(super) fn build(
+        me: ActorInfo,
+        child_depth: u32,
+        tree: TreeInfo,
+        new_process_group: bool,
+        grants: Option<Grants>,
+        folders: Folders,
+        zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
+    ) -> Arc<ActorScope> {
+        Arc::new(ActorScope {
+            me,
+            child_depth,
+            tree,
+            cancel: CancellationToken::new(),
+            new_process_group,
+            cancelled_by: Mutex::new(None),
+            grants,
+            folders,
+            children: Mutex::new(Vec::new()),
+            teardowns: watch::channel(0).0,
+            zygote,
+        })
+    }
+
+    /// Children whose processes are still running.
+    pub fn live_children(&self) -> Vec<Arc<ChildActor>> {
+        let mut list = self.children.lock().unwrap();
+        list.retain(|w| w.upgrade().is_some_and(|c| !c.has_exited()));
+        list.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Cancel every live child and wait (up to the grace period, then kill)
+    /// until each has exited. Used when the actor itself goes away.
+    pub async fn cancel_all_children(&self) {
+        let kids = self.live_children();
+        futures::future::join_all(kids.iter().map(|c| c.cancel(&self.me.name))).await;
+    }
+
+    /// Mark a structured teardown in progress until the guard is dropped.
+    pub fn tearing_down(self: &Arc<Self>) -> Teardown {
+        self.teardowns.send_modify(|n| *n += 1);
+        Teardown(self.clone())
+    }
+
+    /// Wait until no teardown is in progress.
+    pub async fn teardowns_done(&self) {
+        let _ = self.teardowns.subscribe().wait_for(|n| *n == 0).await;
+    }
+
+    /// Cancel this actor (its scope and so every nursery in it).
+    pub fn cancel_actor(&self, by: &str) {
+        self.cancelled_by.lock().unwrap().get_or_insert_with(|| by.to_string());
+        self.cancel.cancel();
+    }
+
+    /// The error a checkpoint returns once this actor is cancelled.
+    pub fn cancelled_error(&self) -> RemoteError {
+        let by = self.cancelled_by.lock().unwrap().clone().unwrap_or_else(|| "its parent".into());
+        RemoteError::cancelled(format!("actor '{}' was cancelled by '{by}'", self.me.name))
+            .with_actor(&self.me.name, &self.me.uid)
+    }
+
+    pub(super) fn error(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
+        RemoteError::new(kind, msg).with_actor(&self.me.name, &self.me.uid)
+    }
+
+    /// The grants child `name` gets when it asks for `asked`, with its
+    /// folders opened (beneath ours) as the descriptors to hand it: never
+    /// more than we hold.
+    pub(super) fn grant_for_child(
+        &self,
+        asked: &Grants,
+        name: &str,
+    ) -> Result<(Grants, Vec<std::os::fd::OwnedFd>), RemoteError> {
+        let deny = |cap: String, why: String| {
+            let me = &self.me.name;
+            self.error(
+                ErrorKind::Denied,
+                format!("cannot grant `{cap}` to actor `{name}`: actor '{me}' does not hold it{why}"),
+            )
+        };
+        let folders = match &self.grants {
+            Some(mine) => {
+                asked.env_and_network_within(mine).map_err(|cap| deny(cap, String::new()))?;
+                self.folders.open_for_child(&asked.dirs).map_err(|(d, why)| deny(d.describe(), format!(" ({why})")))?
+            }
+            // The driver grants what the manifest (or its own caller) says.
+            None => Folders::open_paths(&asked.dirs)
+                .map_err(|e| self.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}`: {e}")))?,
+        };
+        let (dirs, fds) = folders.into_parts().into_iter().unzip();
+        Ok((Grants { dirs, ..asked.clone() }, fds))
+    }
+}
+
+/// A structured teardown in progress (see [`ActorScope::tearing_down`]).
+#[must_use = "the teardown ends when this is dropped"]
+pub struct Teardown(Arc<ActorScope>);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        self.0.teardowns.send_modify(|n| *n -= 1);
+    }
+}
+
+/// Refuse a spawn that would exceed the tree's depth or the spawner's
+/// children limit.
+pub(super) fn check_spawn_limits(actor: &ActorScope, name: &str) -> Result<(), RemoteError> {
+    let limit = |l: LimitExceeded| actor.error(ErrorKind::Limit, format!("cannot start actor `{name}`: {l}"));
+    if let Some(max) = actor.tree.max_depth {
+        if actor.child_depth > max {
+            return Err(limit(LimitExceeded { limit: "max-depth", value: max.to_string() }));
+        }
+    }
+    let own = actor.tree.components.iter().find(|c| c.name == actor.me.component);
+    if let Some(max) = own.and_then(|c| c.limits.max_children) {
+        if actor.live_children().len() >= max as usize {
+            return Err(limit(LimitExceeded { limit: "children", value: max.to_string() }));
+        }
+    }
+    Ok(())
+}
+
+/// Start a child actor process running `component` and send it its start
+/// message. Does not wait for it to load: calls queue behind the start.
+pub(super) async fn spawn_child(
+    actor: &Arc<ActorScope>,
+    name: &str,
+    component: Option<&str>,
+    run: Option<(String, ciborium::Value)>,
+    opts: SpawnOptions,
+    on_end: OnEnd,
+) -> Result<Arc<ChildActor>, RemoteError> {
+    if !valid_name(name) {
+        return Err(actor.error(
+            ErrorKind::SpawnFailed,
+            format!("invalid actor name `{name}` (use letters, digits, '-', '_', '.')"),
+        ));
+    }
+    let component = component.unwrap_or(&actor.me.component);
+    if !actor.tree.components.iter().any(|c| c.name == component) {
+        let known: Vec<_> = actor.tree.components.iter().map(|c| c.name.as_str()).collect();
+        return Err(actor.error(
+            ErrorKind::NoSuchComponent,
+            format!("no component named `{component}` in the manifest (known: {})", known.join(", ")),
+        ));
+    }
+    if actor.cancel.is_cancelled() {
+        return Err(actor.error(ErrorKind::Cancelled, "cannot spawn: the actor is being cancelled"));
+    }
+    check_spawn_limits(actor, name)?;
+    let entry = actor.tree.components.iter().find(|c| c.name == component).expect("checked above");
+    // Never more than the spawner holds: the child gets the grants asked for
+    // (by default, its component's), if the spawner has every one of them.
+    let asked = opts.grants.as_ref().unwrap_or(&entry.grants);
+    let (mut grants, handed) = actor.grant_for_child(asked, name)?;
+    let policy = actor.spawn_policy().await?;
+    let backend = policy.choose(opts.backend, entry.spawn);
+    let zygote = policy.zygote.as_deref();
+    let request = crate::spawn::Request {
+        backend,
+        exe: &actor.tree.host_exe,
+        new_group: actor.new_process_group,
+        tree_id: &actor.tree.id,
+        zygote,
+        handed,
+        thread_entry: actor.tree.thread_entry,
+    };
+    let spawned = crate::spawn::spawn(request)
+        .await
+        .map_err(|e| actor.error(ErrorKind::SpawnFailed, format!("cannot start actor `{name}` ({backend}): {e}")))?;
+    for (d, fd) in grants.dirs.iter_mut().zip(&spawned.handed) {
+        d.fd = Some(*fd);
+    }
+    let info = ActorInfo {
+        name: name.to_string(),
+        uid: new_uid(),
+        pid: spawned.pid,
+        depth: actor.child_depth,
+        component: component.to_string(),
+    };
+    let run_once = run.is_some();
+    let start = StartActor {
+        name: info.name.clone(),
+        uid: info.uid.clone(),
+        depth: info.depth,
+        component: info.component.clone(),
+        components: actor.tree.components.clone(),
+        grace_ms: actor.tree.grace.as_millis() as u64,
+        max_depth: actor.tree.max_depth,
+        grants,
+        tree_id: actor.tree.id.clone(),
+        spawn: policy,
+        run: run.map(|(func, args)| CallRequest { id: RUN_ONCE_ID, func, args }),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(Msg::Start(Box::new(start))).expect("receiver alive");
+    let child = Arc::new(ChildActor {
+        info,
+        run_once,
+        tx,
+        state: Mutex::new(ChildState::default()),
+        result: watch::channel(None).0,
+        exited: watch::channel(false).0,
+        grace: actor.tree.grace,
+        killer: spawned.process.killer(),
+        backend,
+    });
+    {
+        let mut list = actor.children.lock().unwrap();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&child));
+    }
+    let crate::spawn::Link { rx: read, tx: write } = spawned.link;
+    let writer = tokio::spawn(wire::pump(write, rx));
+    tokio::spawn(supervise(child.clone(), read, writer, spawned.process, on_end));
+    Ok(child)
+}
