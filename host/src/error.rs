@@ -45,29 +45,38 @@ pub enum ErrorKind {
     Internal,
 }
 
-impl ErrorKind {
-    /// Kebab-case name, as in WIT.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Guest => "guest",
-            ErrorKind::Trap => "trap",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::BadArgs => "bad-args",
-            ErrorKind::NoSuchExport => "no-such-export",
-            ErrorKind::NoSuchComponent => "no-such-component",
-            ErrorKind::SpawnFailed => "spawn-failed",
-            ErrorKind::ActorDied => "actor-died",
-            ErrorKind::ActorGone => "actor-gone",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Group => "group",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Lagged => "lagged",
-            ErrorKind::Limit => "limit",
-            ErrorKind::Denied => "denied",
-            ErrorKind::Internal => "internal",
+/// Calls `$m! { Variant "name", ... }` with every error kind: the one table
+/// the kinds' names and their WIT conversions are generated from (a kind
+/// missing from it, or one too many, does not compile).
+macro_rules! with_error_kinds {
+    ($m:ident) => {
+        $m! {
+            Guest "guest", Trap "trap", Cancelled "cancelled", BadArgs "bad-args",
+            NoSuchExport "no-such-export", NoSuchComponent "no-such-component",
+            SpawnFailed "spawn-failed", ActorDied "actor-died", ActorGone "actor-gone",
+            Protocol "protocol", Group "group", Closed "closed", Lagged "lagged",
+            Limit "limit", Denied "denied", Internal "internal"
         }
-    }
+    };
 }
+pub(crate) use with_error_kinds;
+
+macro_rules! kind_names {
+    ($($v:ident $n:literal),*) => {
+        impl ErrorKind {
+            /// Kebab-case name, as in WIT and on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$v => $n),*
+                }
+            }
+
+            /// Every kind.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$v),*];
+        }
+    };
+}
+with_error_kinds!(kind_names);
 
 /// An error raised in some actor of the tree, with its causes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -179,6 +188,39 @@ impl RemoteError {
         }
     }
 
+    /// The causes below this error flattened in pre-order, each with its
+    /// depth (1 = a direct cause): how WIT, which has no recursive types,
+    /// carries the tree.
+    pub fn causes_preorder(&self) -> Vec<(u32, &RemoteError)> {
+        fn walk<'a>(e: &'a RemoteError, depth: u32, out: &mut Vec<(u32, &'a RemoteError)>) {
+            for c in &e.causes {
+                out.push((depth, c));
+                walk(c, depth + 1, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, 1, &mut out);
+        out
+    }
+
+    /// Rebuild a tree from `top` and its causes in pre-order with depths
+    /// (see [`RemoteError::causes_preorder`]; the nodes' own causes are
+    /// ignored, a depth that skips a level attaches to the deepest node).
+    pub fn from_preorder(mut top: RemoteError, nodes: impl IntoIterator<Item = (u32, RemoteError)>) -> RemoteError {
+        fn attach(parent: &mut RemoteError, node: RemoteError, depth: u32) {
+            match parent.causes.last_mut() {
+                Some(last) if depth > 1 => attach(last, node, depth - 1),
+                _ => parent.causes.push(node),
+            }
+        }
+        top.causes.clear();
+        for (depth, mut node) in nodes {
+            node.causes.clear();
+            attach(&mut top, node, depth);
+        }
+        top
+    }
+
     /// Depth-first walk over this error and all its causes.
     pub fn walk(&self) -> Vec<&RemoteError> {
         let mut out = vec![self];
@@ -253,6 +295,27 @@ mod tests {
         let v = ciborium::Value::Map(vec![("kind".into(), "guest".into()), ("message".into(), "boom".into())]);
         let e: RemoteError = v.deserialized().unwrap();
         assert_eq!(e, RemoteError::new(ErrorKind::Guest, "boom"));
+    }
+
+    #[test]
+    fn kind_names_are_the_wire_names() {
+        for k in ErrorKind::ALL {
+            assert_eq!(ciborium::Value::serialized(k).unwrap(), ciborium::Value::Text(k.as_str().into()));
+        }
+    }
+
+    #[test]
+    fn a_tree_survives_pre_order_and_back() {
+        let leaf = |n: &str| RemoteError::new(ErrorKind::Guest, n).with_actor(n, n);
+        let mut mid = leaf("mid");
+        mid.causes = vec![leaf("a"), leaf("b")];
+        let top = RemoteError::group(vec![mid, leaf("c")], "top", "t").unwrap();
+        let flat: Vec<(u32, RemoteError)> = top.causes_preorder().into_iter().map(|(d, e)| (d, e.clone())).collect();
+        assert_eq!(
+            flat.iter().map(|(d, e)| (*d, e.actor_name.as_str())).collect::<Vec<_>>(),
+            [(1, "mid"), (2, "a"), (2, "b"), (1, "c")]
+        );
+        assert_eq!(RemoteError::from_preorder(top.clone(), flat), top);
     }
 
     #[test]

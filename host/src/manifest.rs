@@ -288,16 +288,11 @@ impl Manifest {
                         dirs.push(crate::sandbox::DirGrant::new(host, d.guest, writable));
                     }
                     let rules = |list: Vec<String>, what: &str| {
-                        list.iter()
-                            .enumerate()
-                            .map(|(i, t)| {
-                                crate::sandbox::AddrRule::parse(t).ok_or_else(|| {
-                                    err(format!(
-                                        "`{key}.grants.{what}[{i}]`: `{t}` is not an address or network (use e.g. 127.0.0.1:8080, 10.0.0.0/8, [::1]:80)"
-                                    ))
-                                })
-                            })
-                            .collect::<Result<Vec<_>, _>>()
+                        crate::sandbox::AddrRule::parse_list(&list).map_err(|(i, t)| {
+                            err(format!(
+                                "`{key}.grants.{what}[{i}]`: `{t}` is not an address or network (use e.g. 127.0.0.1:8080, 10.0.0.0/8, [::1]:80)"
+                            ))
+                        })
                     };
                     crate::sandbox::Grants {
                         dirs,

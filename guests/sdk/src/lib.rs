@@ -81,17 +81,25 @@ macro_rules! bindings {
 
 /// An error kind as the WIT and the host spell it (`bad-args`), so guest
 /// and host renderings of one error agree.
-pub fn kind_name(kind: ErrorKind) -> String {
-    let debug = format!("{kind:?}");
-    let name = debug.rsplit("::").next().unwrap_or(&debug);
-    let mut out = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_uppercase() && i > 0 {
-            out.push('-');
-        }
-        out.push(ch.to_ascii_lowercase());
+pub fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Guest => "guest",
+        ErrorKind::Trap => "trap",
+        ErrorKind::Cancelled => "cancelled",
+        ErrorKind::BadArgs => "bad-args",
+        ErrorKind::NoSuchExport => "no-such-export",
+        ErrorKind::NoSuchComponent => "no-such-component",
+        ErrorKind::SpawnFailed => "spawn-failed",
+        ErrorKind::ActorDied => "actor-died",
+        ErrorKind::ActorGone => "actor-gone",
+        ErrorKind::Protocol => "protocol",
+        ErrorKind::Group => "group",
+        ErrorKind::Closed => "closed",
+        ErrorKind::Lagged => "lagged",
+        ErrorKind::Limit => "limit",
+        ErrorKind::Denied => "denied",
+        ErrorKind::Internal => "internal",
     }
-    out
 }
 
 impl Error {

@@ -6,7 +6,7 @@
 //! actor stops serving (cancelled, or its instance trapped) with the reason
 //! it will never run.
 
-use super::host_api::CallScope;
+use super::imports::CallScope;
 use crate::error::{ErrorKind, RemoteError};
 use crate::wire::{CallRequest, Msg};
 use std::collections::HashSet;

@@ -1,105 +1,20 @@
 //! One component instance in one store: loading it and calling its exports
 //! with CBOR arguments typed by the export's own signature.
 
-use super::host_api::tractor::actor::{identity, log, runtime, types};
-use super::host_api::{ActorState, ContextRes};
+use super::epoch::{InterruptFlag, Ticker, TICK};
+use super::imports::convert::WitError;
+use super::imports::{ActorState, ContextRes};
+use super::link::linked;
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::CallResult;
 use crate::sandbox::LimitExceeded;
 use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
 use crate::wire::ComponentEntry;
-use serde::Deserialize;
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
-use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Func, HasSelf, Instance, InstancePre, Linker, Resource, ResourceType, Type, Val};
-use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
-
-/// A precompiled component linked against the host's imports.
-pub struct Linked {
-    pre: InstancePre<ActorState>,
-    /// Every exported function (`name` or `iface#name`) with its signature.
-    pub exports: Vec<(String, Signature)>,
-}
-
-/// Load the precompiled component at `cwasm` and link it against every
-/// import the host provides; the error names the component.
-pub fn link(engine: &Engine, component_name: &str, cwasm: &Path) -> Result<Linked, (ErrorKind, String)> {
-    // SAFETY: the file is one of our cache entries, written once
-    // (atomically renamed into place) and never modified afterwards.
-    let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
-        (ErrorKind::SpawnFailed, format!("component `{component_name}`: cannot load {}: {e:#}", cwasm.display()))
-    })?;
-    let mut linker: Linker<ActorState> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .and_then(|_| types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-        .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-        .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-        .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
-        .map_err(|e| (ErrorKind::Internal, format!("cannot set up host imports: {e:#}")))?;
-    let mut exports = Vec::new();
-    for (export, item) in component.component_type().exports(engine) {
-        match item.ty {
-            ComponentItem::ComponentInstance(i) => {
-                for (f, item) in i.exports(engine) {
-                    if let ComponentItem::ComponentFunc(ty) = item.ty {
-                        let name = format!("{export}#{f}");
-                        exports.push((name.clone(), Signature::from_func_type(&name, &ty)));
-                    }
-                }
-            }
-            ComponentItem::ComponentFunc(ty) => {
-                exports.push((export.to_string(), Signature::from_func_type(export, &ty)))
-            }
-            _ => {}
-        }
-    }
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| (ErrorKind::SpawnFailed, format!("component `{component_name}` cannot be linked: {e:#}")))?;
-    Ok(Linked { pre, exports })
-}
-
-/// Components loaded and linked in this process, by `.cwasm` path: every
-/// actor of a process that runs the same component shares one.
-fn linked_cache() -> &'static Mutex<HashMap<std::path::PathBuf, Arc<Linked>>> {
-    static CACHE: std::sync::OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<Linked>>>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
-/// `entry` loaded and linked, from this process's cache if it is there.
-fn linked(engine: &Engine, entry: &ComponentEntry) -> Result<Arc<Linked>, (ErrorKind, String)> {
-    let cwasm = artifact(engine, entry)?;
-    if let Some(hit) = linked_cache().lock().unwrap().get(&cwasm) {
-        return Ok(hit.clone());
-    }
-    let l = Arc::new(link(engine, &entry.name, &cwasm)?);
-    linked_cache().lock().unwrap().insert(cwasm, l.clone());
-    Ok(l)
-}
-
-/// The precompiled artifact of `entry`: its `cwasm`, or its `wasm`
-/// compiled into the cache (a parent that speaks the protocol without
-/// precompiling).
-fn artifact(engine: &Engine, entry: &ComponentEntry) -> Result<std::path::PathBuf, (ErrorKind, String)> {
-    if !entry.cwasm.as_os_str().is_empty() {
-        return Ok(entry.cwasm.clone());
-    }
-    let Some(wasm) = &entry.wasm else {
-        return Err((ErrorKind::SpawnFailed, format!("component `{}` has neither a `cwasm` nor a `wasm`", entry.name)));
-    };
-    crate::component::cache::precompile(engine, &crate::component::cache::default_dir(), &entry.name, wasm)
-        .map_err(|e| (ErrorKind::SpawnFailed, format!("{e:#}")))
-}
-
-/// Load and link `entry` into this process's cache ahead of time (the
-/// forkserver's zygote does this for every component of its tree).
-pub fn preload(engine: &Engine, entry: &ComponentEntry) -> Result<(), RemoteError> {
-    linked(engine, entry).map(|_| ()).map_err(|(kind, msg)| RemoteError::new(kind, msg))
-}
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use wasmtime::component::{Func, Instance, InstancePre, Resource, ResourceType, Type, Val};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 /// A component loaded and linked once per actor process; every instance
 /// of the actor (the main one, one per open context) comes from it.
@@ -134,90 +49,6 @@ struct Export {
     sig: Signature,
     takes_context: bool,
 }
-
-/// Advances the engine's epoch every [`TICK`] while any instance of this
-/// process (of any actor in it) is running wasm, so it reaches its epoch callback (yield, or trap
-/// if interrupted). Instances blocked in host calls, and idle actors, cost
-/// no wakeups: the thread parks until some store enters wasm again.
-#[derive(Clone)]
-pub struct Ticker {
-    shared: Arc<TickerShared>,
-}
-
-struct TickerShared {
-    /// One flag per store: is it executing wasm right now?
-    stores: Mutex<Vec<std::sync::Weak<AtomicBool>>>,
-    parked: AtomicBool,
-    wake: (Mutex<()>, Condvar),
-}
-
-/// Epoch period: how long wasm runs before other tasks get a turn, and the
-/// granularity of interrupting a spinning guest.
-pub const TICK: Duration = Duration::from_millis(2);
-
-impl Ticker {
-    /// The process's ticker, started on first use (never in the zygote,
-    /// which must stay single-threaded: it only preloads components).
-    fn get(engine: &Engine) -> Ticker {
-        static TICKER: std::sync::OnceLock<Ticker> = std::sync::OnceLock::new();
-        TICKER.get_or_init(|| Ticker::start(engine.clone())).clone()
-    }
-
-    fn start(engine: Engine) -> Ticker {
-        let shared = Arc::new(TickerShared {
-            stores: Mutex::new(Vec::new()),
-            parked: AtomicBool::new(false),
-            wake: (Mutex::new(()), Condvar::new()),
-        });
-        let t = shared.clone();
-        let spawned = std::thread::Builder::new().name("tractor-epoch".into()).spawn(move || loop {
-            std::thread::sleep(TICK);
-            let running = {
-                let mut stores = t.stores.lock().unwrap();
-                stores.retain(|w| w.strong_count() > 0);
-                stores.iter().filter_map(|w| w.upgrade()).any(|f| f.load(Ordering::Relaxed))
-            };
-            if running {
-                engine.increment_epoch();
-                continue;
-            }
-            let guard = t.wake.0.lock().unwrap();
-            t.parked.store(true, Ordering::SeqCst);
-            // Re-check under the lock: a store may have entered wasm between
-            // the scan and parking (it then finds `parked` set and notifies).
-            let again = t.stores.lock().unwrap().iter().filter_map(|w| w.upgrade()).any(|f| f.load(Ordering::SeqCst));
-            if !again {
-                drop(t.wake.1.wait(guard).unwrap());
-            }
-            t.parked.store(false, Ordering::SeqCst);
-        });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the epoch thread ({e}): spinning guests cannot be interrupted");
-        }
-        Ticker { shared }
-    }
-
-    /// Track `store`'s entries into and exits from wasm.
-    fn watch<T: 'static>(&self, store: &mut Store<T>) {
-        let in_wasm = Arc::new(AtomicBool::new(false));
-        self.shared.stores.lock().unwrap().push(Arc::downgrade(&in_wasm));
-        let shared = self.shared.clone();
-        store.call_hook(move |_, hook| {
-            let entering = matches!(hook, CallHook::CallingWasm | CallHook::ReturningFromHost);
-            // SeqCst pairs with the ticker's `parked` handshake (Dekker-style).
-            in_wasm.store(entering, Ordering::SeqCst);
-            if entering && shared.parked.load(Ordering::SeqCst) {
-                let _guard = shared.wake.0.lock().unwrap();
-                shared.wake.1.notify_one();
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Set when the guest must stop running wasm; the epoch callback then
-/// traps it at its next loop back-edge or call.
-pub type InterruptFlag = Arc<AtomicBool>;
 
 impl GuestTemplate {
     /// Load the precompiled component at `cwasm` and link it.
@@ -446,62 +277,4 @@ pub fn trap_error(e: &wasmtime::Error, name: &str, uid: &str) -> RemoteError {
         None => (ErrorKind::Trap, format!("{:#}", e)),
     };
     RemoteError::new(kind, message).with_actor(name, uid).with_backtrace(backtrace)
-}
-
-/// The WIT `tractor:actor/types.error` record as it arrives in CBOR.
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct WitError {
-    kind: ErrorKind,
-    actor_name: String,
-    actor_uid: String,
-    message: String,
-    backtrace: Option<String>,
-    causes: Vec<WitErrorNode>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct WitErrorNode {
-    kind: ErrorKind,
-    actor_name: String,
-    actor_uid: String,
-    message: String,
-    backtrace: Option<String>,
-    depth: u32,
-}
-
-impl WitError {
-    fn into_remote(self) -> RemoteError {
-        let mut root = RemoteError {
-            kind: self.kind,
-            actor_name: self.actor_name,
-            actor_uid: self.actor_uid,
-            message: self.message,
-            backtrace: self.backtrace,
-            causes: Vec::new(),
-        };
-        // Rebuild the tree from pre-order + depth.
-        fn attach(parent: &mut RemoteError, node: RemoteError, depth: u32) {
-            if depth <= 1 {
-                parent.causes.push(node);
-            } else if let Some(last) = parent.causes.last_mut() {
-                attach(last, node, depth - 1);
-            } else {
-                parent.causes.push(node);
-            }
-        }
-        for n in self.causes {
-            let node = RemoteError {
-                kind: n.kind,
-                actor_name: n.actor_name,
-                actor_uid: n.actor_uid,
-                message: n.message,
-                backtrace: n.backtrace,
-                causes: Vec::new(),
-            };
-            attach(&mut root, node, n.depth);
-        }
-        root
-    }
 }

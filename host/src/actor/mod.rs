@@ -10,9 +10,11 @@
 //! epoch interruption, and every child is torn down before the process exits.
 
 mod calls;
+mod epoch;
 mod guest;
-pub use guest::{link, preload, Linked};
-pub mod host_api;
+mod link;
+pub use link::{link, preload, Linked};
+pub mod imports;
 pub mod output;
 pub mod zygote;
 
@@ -24,8 +26,9 @@ use crate::spawn;
 use crate::wire::ContextOutcome;
 use crate::wire::{self, CallRequest, Msg, StartActor};
 use calls::Calls;
-use guest::{Guest, GuestTemplate, InterruptFlag};
-use host_api::{ActorState, CallScope, ContextRes};
+use epoch::InterruptFlag;
+use guest::{Guest, GuestTemplate};
+use imports::{ActorState, CallScope, ContextRes};
 use output::{Prefixed, Target};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

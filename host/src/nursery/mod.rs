@@ -6,7 +6,7 @@
 //! checkpoint sees it) and cancels the siblings, whether or not anyone is
 //! awaiting that child's [`Portal`].
 //!
-//! The same types back the guest-facing WIT resources (`actor::host_api`) and
+//! The same types back the guest-facing WIT resources (`actor::imports`) and
 //! the native Rust API, so a Rust program drives actors exactly as a guest
 //! does.
 //!

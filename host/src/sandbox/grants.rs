@@ -153,6 +153,12 @@ impl AddrRule {
         (prefix <= full).then_some(AddrRule { ip, prefix, port: None })
     }
 
+    /// Parse every rule of `list`; the error gives the first one that is
+    /// not an address or network, with its index.
+    pub fn parse_list(list: &[String]) -> Result<Vec<AddrRule>, (usize, String)> {
+        list.iter().enumerate().map(|(i, t)| AddrRule::parse(t).ok_or_else(|| (i, t.clone()))).collect()
+    }
+
     fn bits(ip: IpAddr) -> (u128, u8) {
         match ip {
             IpAddr::V4(v) => (u32::from(v) as u128, 32),
