@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::median;
-use tractor_host::nursery::Nursery;
+use tractor_host::Nursery;
 
 const RUNS: usize = 15;
 

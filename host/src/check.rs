@@ -3,7 +3,7 @@
 
 use crate::component::{self, cache};
 use crate::manifest::Manifest;
-use crate::wire::value::args_to_vals;
+use crate::value::args_to_vals;
 use std::path::{Path, PathBuf};
 
 /// One thing wrong with a manifest or a component it names.

@@ -3,8 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tractor_host::manifest::Manifest;
-use tractor_host::tree::Tree;
+use tractor_host::{Manifest, Tree};
 
 /// Run trees of WebAssembly actors with structured concurrency.
 #[derive(Parser)]
@@ -35,25 +34,13 @@ enum Command {
         /// A folder holding `tractor.toml`, or a manifest file.
         manifest: PathBuf,
     },
-    /// Run the benchmark suite (from the repository root): spawn latency,
-    /// calls, streams, memory and a worker pool, per spawn backend, each
-    /// against a baseline measured in the same run.
+    /// Run the benchmark suite (the `tractor-bench` binary, found beside
+    /// this one or on PATH) with these arguments; see `tractor-bench --help`.
+    #[command(disable_help_flag = true)]
     Bench {
-        /// Fewer runs and smaller workloads (under a minute).
-        #[arg(long)]
-        quick: bool,
-        /// One JSON object per figure instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Only this backend (repeatable; default: all three).
-        #[arg(long = "spawn", value_name = "BACKEND")]
-        backends: Vec<tractor_host::spawn::Backend>,
-        /// The testbed manifest the suite runs.
-        #[arg(long, default_value = "guests/testbed")]
-        testbed: PathBuf,
-        /// Only this section (repeatable): spawn, calls, streams, rss, primes, many.
-        #[arg(long, value_name = "SECTION", value_parser = clap::builder::PossibleValuesParser::new(tractor_host::bench::SECTIONS))]
-        only: Vec<String>,
+        /// Arguments for tractor-bench (`--quick`, `--json`, `--spawn B`, `--only S`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
 }
 
@@ -65,21 +52,15 @@ fn init_tracing() {
 
 fn main() -> ExitCode {
     init_tracing();
-    // The hidden actor subcommand bypasses clap: it is not for people.
-    let sub = std::env::args_os().nth(1);
-    if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ACTOR_SUBCOMMAND) {
-        return ExitCode::from(tractor_host::actor::main() as u8);
-    }
-    if sub.as_ref().is_some_and(|a| a == tractor_host::bench::PIPE_ECHO_SUBCOMMAND) {
-        return ExitCode::from(tractor_host::bench::pipe_echo() as u8);
-    }
-    if sub.as_ref().is_some_and(|a| a == tractor_host::spawn::ZYGOTE_SUBCOMMAND) {
-        return ExitCode::from(tractor_host::actor::zygote::main() as u8);
+    // The hidden actor and zygote subcommands bypass clap: they are not for
+    // people.
+    if let Some(code) = tractor_host::run_internal_subcommand() {
+        return ExitCode::from(code as u8);
     }
     let cli = Cli::parse();
     match cli.command {
         Command::Check { manifest } => {
-            let report = tractor_host::check::check(&manifest);
+            let report = tractor_host::check(&manifest);
             for p in &report.problems {
                 println!("{}: {p}", report.file.display());
             }
@@ -100,34 +81,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Bench { quick, json, backends, testbed, only } => {
-            let host_exe = match Tree::current_exe() {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("tractor: error: {e:#}");
-                    return ExitCode::from(2);
-                }
-            };
-            let backends = if backends.is_empty() { tractor_host::spawn::Backend::ALL.to_vec() } else { backends };
-            let opts = tractor_host::bench::Options { quick, backends, testbed, host_exe, only };
-            if !json {
-                println!("{}", tractor_host::bench::table_header());
-            }
-            let result = tractor_host::bench::run(&opts, |f| {
-                if json {
-                    println!("{}", serde_json::to_string(f).unwrap_or_default());
-                } else {
-                    println!("{}", f.row());
-                }
-            });
-            match result {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tractor: bench failed: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Bench { args } => bench(&args),
         Command::Run { manifest, spawn } => {
             let mut tree = match prepare(&manifest) {
                 Ok(t) => t,
@@ -145,6 +99,30 @@ fn main() -> ExitCode {
             let code = rt.block_on(run(tree));
             rt.shutdown_timeout(std::time::Duration::from_millis(100));
             code
+        }
+    }
+}
+
+/// `tractor-host bench`: run `tractor-bench` (beside this binary, else on
+/// PATH), with this binary as the actors'.
+fn bench(args: &[std::ffi::OsString]) -> ExitCode {
+    let me = std::env::current_exe().ok();
+    let beside = me.as_ref().map(|m| m.with_file_name("tractor-bench")).filter(|p| p.is_file());
+    let exe = beside.unwrap_or_else(|| "tractor-bench".into());
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(args);
+    if let Some(me) = &me {
+        cmd.arg("--host-exe").arg(me);
+    }
+    match cmd.status() {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1) as u8),
+        Err(e) => {
+            eprintln!(
+                "tractor: cannot run {} ({e}): the suite is the tractor-bench binary; build it beside tractor-host with \
+                 `cargo build --release -p tractor-bench`, or install it with `cargo install --path bench`",
+                exe.display()
+            );
+            ExitCode::from(2)
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 // The same source the host's native baseline runs (`tractor-host bench`).
-#[path = "../../../host/src/bench/primes.rs"]
+#[path = "../../../bench/src/primes.rs"]
 mod primes;
 use tractor::open_nursery;
 

@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
-use tractor_host::manifest::Manifest;
-use tractor_host::tree::Tree;
+use tractor_host::{Manifest, Tree};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -27,11 +26,5 @@ pub fn testbed() -> Tree {
 /// Median of some durations.
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
-    v[v.len() / 2]
-}
-
-/// Median of some rates.
-pub fn median_rate(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

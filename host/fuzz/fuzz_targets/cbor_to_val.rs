@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tractor_host::wire::value::{args_to_vals, cbor_to_val, val_to_cbor, Signature, WitType};
+use tractor_host::value::{args_to_vals, cbor_to_val, val_to_cbor, Signature, WitType};
 
 fn types() -> Vec<WitType> {
     use WitType::*;

@@ -8,7 +8,7 @@ use super::link::linked;
 use crate::error::{ErrorKind, RemoteError};
 use crate::nursery::CallResult;
 use crate::sandbox::LimitExceeded;
-use crate::wire::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
+use crate::value::{args_to_vals, results_to_cbor, val_to_cbor, Signature, WitType};
 use crate::wire::ComponentEntry;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -5,7 +5,7 @@
 use super::imports::tractor::actor::{identity, log, runtime, types};
 use super::imports::ActorState;
 use crate::error::{ErrorKind, RemoteError};
-use crate::wire::value::Signature;
+use crate::value::Signature;
 use crate::wire::ComponentEntry;
 use std::collections::HashMap;
 use std::path::Path;

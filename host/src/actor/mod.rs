@@ -13,7 +13,7 @@ mod calls;
 mod epoch;
 mod guest;
 mod link;
-pub use link::{link, preload, Linked};
+pub use link::{link, preload};
 pub mod imports;
 pub mod output;
 pub mod zygote;

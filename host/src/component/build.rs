@@ -1,14 +1,18 @@
 //! Building guest components from source, as the manifest says.
 
 use crate::manifest::{BuildSpec, ComponentSpec};
+use crate::tree::{timed, Progress, Step};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
-/// Build `spec` if it has a build command and is missing or stale.
-/// Returns whether the command ran.
-pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
+/// Lines of a failed build's output quoted in its error.
+const OUTPUT_TAIL: usize = 40;
+
+/// Build `spec` if it has a build command and is missing or stale,
+/// reporting to `progress`. Returns whether the command ran.
+pub fn build_if_needed(spec: &ComponentSpec, progress: &dyn Progress) -> Result<bool> {
     let Some(build) = &spec.build else {
         return Ok(false);
     };
@@ -16,22 +20,30 @@ pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
         return Ok(false);
     }
     if build.command.contains("wasm32-wasip2") {
-        ensure_rust_target("wasm32-wasip2")?;
+        ensure_rust_target(&spec.name, "wasm32-wasip2", progress)?;
     }
-    eprintln!("tractor: building component `{}`: {}", spec.name, build.command);
-    let status = Command::new("sh")
+    timed(progress, &spec.name, Step::Build(&build.command), || run(spec, build))?;
+    Ok(true)
+}
+
+/// Run the build command, its output captured: a progress display stays
+/// whole, and a failure quotes what the build said.
+fn run(spec: &ComponentSpec, build: &BuildSpec) -> Result<()> {
+    let out = Command::new("sh")
         .arg("-c")
         .arg(&build.command)
         .current_dir(&build.workdir)
         // `source` says where the artifact lands; a CARGO_TARGET_DIR meant
         // for the host build must not move a Rust guest's output elsewhere.
         .env_remove("CARGO_TARGET_DIR")
-        // Build output must not interleave with actor output on stdout.
-        .stdout(std::process::Stdio::inherit())
-        .status()
+        .stdin(std::process::Stdio::null())
+        .output()
         .with_context(|| format!("component `{}`: cannot run build command", spec.name))?;
-    if !status.success() {
-        bail!("component `{}`: build command `{}` failed ({status})", spec.name, build.command);
+    if !out.status.success() {
+        let text = [String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)].concat();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL)..].join("\n");
+        bail!("component `{}`: build command `{}` failed ({}):\n{tail}", spec.name, build.command, out.status);
     }
     if !spec.source.is_file() {
         bail!(
@@ -40,7 +52,7 @@ pub fn build_if_needed(spec: &ComponentSpec) -> Result<bool> {
             spec.source.display()
         );
     }
-    Ok(true)
+    Ok(())
 }
 
 /// A component is stale when it is missing, when it has no watch list (the
@@ -69,19 +81,20 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
     Some(newest)
 }
 
-/// Install a rustup target if it is missing, saying so in one line (as
-/// cargo-component does).
-fn ensure_rust_target(target: &str) -> Result<()> {
+/// Install a rustup target if it is missing, saying so (as cargo-component
+/// does).
+fn ensure_rust_target(component: &str, target: &str, progress: &dyn Progress) -> Result<()> {
     let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
         return Ok(()); // no rustup: let the build command report what it needs
     };
     if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == target) {
         return Ok(());
     }
-    eprintln!("tractor: installing the `{target}` Rust target with `rustup target add {target}`");
-    let status = Command::new("rustup").args(["target", "add", target]).status().context("cannot run rustup")?;
-    if !status.success() {
-        bail!("`rustup target add {target}` failed ({status})");
-    }
-    Ok(())
+    timed(progress, component, Step::InstallTarget(target), || {
+        let out = Command::new("rustup").args(["target", "add", target]).output().context("cannot run rustup")?;
+        if !out.status.success() {
+            bail!("`rustup target add {target}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    })
 }

@@ -36,6 +36,17 @@ fn engine_key(engine: &Engine) -> String {
 /// Return the path of the precompiled form of component `name` at `source`,
 /// compiling it (once) if the cache does not have it yet.
 pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
+    precompile_with(engine, dir, name, source, &crate::tree::Logged)
+}
+
+/// [`precompile`], reporting a compilation to `progress`.
+pub fn precompile_with(
+    engine: &Engine,
+    dir: &Path,
+    name: &str,
+    source: &Path,
+    progress: &dyn crate::tree::Progress,
+) -> Result<PathBuf> {
     let bytes =
         std::fs::read(source).with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
     check_is_component(name, source, &bytes)?;
@@ -46,9 +57,11 @@ pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Res
         return Ok(path);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
-    let compiled = engine
-        .precompile_component(&bytes)
-        .map_err(|e| anyhow!("component `{name}` ({}) is not a valid component: {e:#}", source.display()))?;
+    let compiled = crate::tree::timed(progress, name, crate::tree::Step::Precompile, || {
+        engine
+            .precompile_component(&bytes)
+            .map_err(|e| anyhow!("component `{name}` ({}) is not a valid component: {e:#}", source.display()))
+    })?;
     let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;

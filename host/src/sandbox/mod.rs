@@ -9,6 +9,6 @@ mod folders;
 mod grants;
 mod limits;
 
-pub use folders::{Folders, MAX_DIRS};
+pub use folders::Folders;
 pub use grants::{AddrRule, DirGrant, Grants};
-pub use limits::{parse_size, size_text, LimitExceeded, Limits, MemoryLimiter};
+pub use limits::{parse_size, LimitExceeded, Limits, MemoryLimiter};

@@ -2,12 +2,11 @@
 //!
 //! One link (a pipe each way) per parent/child edge carries [`frame`]s; each frame holds
 //! one [`Msg`]. Values inside messages are CBOR ([`ciborium::Value`]); the
-//! callee converts them to its export's WIT types with [`value`].
+//! callee converts them to its export's WIT types with [`crate::value`].
 //! `docs/protocol.md` specifies the exchange message by message.
 
 pub mod frame;
 mod message;
-pub mod value;
 
 pub use frame::{pump, read_frame, read_msg, write_msg, FrameError, MAX_FRAME};
 pub use message::{CallRequest, ComponentEntry, ContextOutcome, Msg, StartActor};

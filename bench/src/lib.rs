@@ -1,4 +1,5 @@
-//! `tractor-host bench`: the benchmark suite.
+//! The benchmark suite (`tractor-bench`, and `tractor-host bench`, which
+//! runs it).
 //!
 //! Every figure is measured for each spawn backend where it applies, with
 //! warm-up and repeated runs (medians), next to a baseline measured in the
@@ -7,10 +8,6 @@
 
 pub mod primes;
 
-use crate::nursery::{ActorScope, Nursery, Portal};
-use crate::spawn::Backend;
-use crate::tree::Tree;
-use crate::wire::ContextOutcome;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Serialize;
 use std::future::Future;
@@ -19,10 +16,26 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tractor_host::census::{thread_actors, tree_processes};
+use tractor_host::spawn::Backend;
+use tractor_host::wire::ContextOutcome;
+use tractor_host::{ActorScope, Nursery, Portal, Tree};
 
-/// The hidden subcommand that makes the host binary the far end of the
-/// raw-pipe baseline (an echo of 8-byte messages on stdin/stdout).
+/// The hidden subcommand that makes a program running the suite the far
+/// end of the raw-pipe baseline (an echo of 8-byte messages on
+/// stdin/stdout).
 pub const PIPE_ECHO_SUBCOMMAND: &str = "__pipe-echo";
+
+/// Run the hidden subcommand this process was started as (the pipe
+/// baseline's echo, or an actor: see `tractor_host::init`) and exit;
+/// otherwise return at once. A program running the suite calls it first
+/// thing in `main`: the suite re-executes it.
+pub fn init() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == PIPE_ECHO_SUBCOMMAND) {
+        std::process::exit(pipe_echo());
+    }
+    tractor_host::init();
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -34,7 +47,8 @@ pub struct Options {
     /// The testbed manifest (folder or file): the component every figure
     /// but the primes pool's baseline runs.
     pub testbed: PathBuf,
-    /// The `tractor-host` binary actors run.
+    /// The binary actors run: `tractor-host`, or any that calls
+    /// `tractor_host::init` (this suite's own binaries do).
     pub host_exe: PathBuf,
     /// Only these sections (`spawn`, `calls`, `streams`, `rss`, `primes`,
     /// `many`); all when empty.
@@ -171,7 +185,7 @@ const PRIMES_CHUNK: u64 = 250;
 pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure>> {
     // Every wasmtime error would capture a host backtrace otherwise.
     std::env::remove_var("RUST_BACKTRACE");
-    let manifest = crate::manifest::Manifest::load(&opts.testbed)
+    let manifest = tractor_host::Manifest::load(&opts.testbed)
         .with_context(|| format!("the suite needs the testbed component ({})", opts.testbed.display()))?;
     if !manifest.components.contains_key("testbed") {
         bail!("{}: no component named `testbed`", manifest.file.display());
@@ -180,7 +194,7 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
     let plan = Plan::new(opts.quick);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .event_interval(crate::wire::frame::EVENT_INTERVAL)
+        .event_interval(tractor_host::wire::frame::EVENT_INTERVAL)
         .build()?;
     let mut all = Vec::new();
     let mut emit = |f: Figure| {
@@ -200,7 +214,8 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
         f64::NAN
     };
     let pipe = if want("streams") {
-        let rate = median((0..3).map(|_| pipe_round_trips(&opts.host_exe, plan.round_trips)).collect::<Result<_>>()?);
+        let me = std::env::current_exe()?;
+        let rate = median((0..3).map(|_| pipe_round_trips(&me, plan.round_trips)).collect::<Result<_>>()?);
         emit(Figure::new("baseline: raw pipe ping-pong, 2 processes", None, rate, "rt/s"));
         rate
     } else {
@@ -225,7 +240,7 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
     for &backend in &opts.backends {
         let mut tree = tree.clone();
         tree.force_backend(backend);
-        tree.info.id = crate::spawn::new_uid();
+        tree.info.id = tractor_host::spawn::new_uid();
         let ctx = tree.driver();
         let b = Some(backend);
         rt.block_on(async {
@@ -335,7 +350,7 @@ async fn time_async<F: Future<Output = Result<Duration>>>(runs: usize, mut f: im
     Ok(median(times))
 }
 
-fn remote(e: crate::RemoteError) -> anyhow::Error {
+fn remote(e: tractor_host::RemoteError) -> anyhow::Error {
     anyhow!("{e}")
 }
 
@@ -575,31 +590,6 @@ async fn actor_pool(ctx: &Arc<ActorScope>, workers: usize, span: u64, runs: usiz
     Ok((median(times), total))
 }
 
-/// Live processes of tree `id` (by the `TRACTOR_TREE` in their environment),
-/// not counting zombies.
-pub fn tree_processes(id: &str) -> Vec<u32> {
-    let needle = format!("{}={id}\0", crate::spawn::TREE_ENV);
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !String::from_utf8_lossy(&env).contains(&needle) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // Field 3 (after "pid (comm)") is the state; Z means already dead.
-        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
-        if state != Some("Z") && !stat.is_empty() {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
@@ -621,7 +611,7 @@ async fn many_actors(ctx: &Arc<ActorScope>, count: usize) -> Result<(Duration, u
     n.wait().await.map_err(remote)?;
     let took = t.elapsed();
     drop(n);
-    let procs = tree_processes(&id).len().saturating_sub(zygote) + crate::spawn::thread::live(&id);
+    let procs = tree_processes(&id).len().saturating_sub(zygote) + thread_actors(&id);
     Ok((took, procs, open_fds().saturating_sub(fds)))
 }
 
@@ -642,7 +632,7 @@ fn pipe_round_trips(exe: &std::path::Path, count: u32) -> Result<f64> {
 }
 
 /// The far end of the raw-pipe baseline: echo 8-byte messages.
-pub fn pipe_echo() -> i32 {
+fn pipe_echo() -> i32 {
     let (mut i, mut o) = (std::io::stdin().lock(), std::io::stdout().lock());
     let mut buf = [0u8; 8];
     while i.read_exact(&mut buf).is_ok() {

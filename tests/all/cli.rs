@@ -2,9 +2,8 @@
 //! a killed inner actor, and bad manifests. Every test checks the process
 //! table for its tree afterwards.
 
-mod common;
-
-use common::{assert_all_gone, assert_tree_gone_within, host_exe, repo, testbed};
+use crate::common;
+use crate::common::{assert_all_gone, assert_tree_gone_within, host_exe, repo, testbed};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -41,6 +40,7 @@ fn cores() -> usize {
 
 #[test]
 fn single_func_collects_the_childs_pid() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("single_func", backend);
         let text = stdout(&out);
@@ -53,6 +53,7 @@ fn single_func_collects_the_childs_pid() {
 
 #[test]
 fn we_are_processes_self_destructs_and_leaves_nothing() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("we_are_processes", backend);
         let (text, err) = (stdout(&out), stderr(&out));
@@ -65,6 +66,7 @@ fn we_are_processes_self_destructs_and_leaves_nothing() {
 
 #[test]
 fn primes_pool_checks_every_number() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("primes_pool", backend);
         let text = stdout(&out);
@@ -77,6 +79,7 @@ fn primes_pool_checks_every_number() {
 
 #[test]
 fn cluster_starts_one_actor_per_core_and_cancels_them() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("cluster", backend);
         let text = stdout(&out);
@@ -136,6 +139,7 @@ fn signal(pid: u32, sig: i32) {
 
 #[test]
 fn sigkill_of_the_root_leaves_no_process_within_a_second() {
+    let _shared = crate::common::shared();
     let (mut host, id, _) = sleeping_tree(2, 2);
     signal(host.id(), libc::SIGKILL);
     host.wait().unwrap();
@@ -145,6 +149,7 @@ fn sigkill_of_the_root_leaves_no_process_within_a_second() {
 
 #[test]
 fn sigkill_of_a_running_we_are_processes_leaves_nothing() {
+    let _shared = crate::common::shared();
     let (mut cmd, id) = host(&["run", "examples/we_are_processes"]);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
@@ -163,6 +168,7 @@ fn sigkill_of_a_running_we_are_processes_leaves_nothing() {
 
 #[test]
 fn sigint_tears_the_tree_down_and_exits_130() {
+    let _shared = crate::common::shared();
     let (mut host, id, _) = sleeping_tree(2, 2);
     signal(host.id(), libc::SIGINT);
     let status = host.wait().unwrap();
@@ -172,6 +178,7 @@ fn sigint_tears_the_tree_down_and_exits_130() {
 
 #[test]
 fn a_killed_inner_actor_takes_its_subtree_and_is_a_remote_error_naming_it() {
+    let _shared = crate::common::shared();
     let (mut host, id, up) = sleeping_tree(2, 2);
     let pid_of = |name: &str| up.iter().find(|(n, _)| n == name).map(|(_, p)| *p).unwrap();
     let (victim, grandchildren) = (pid_of("root.0"), [pid_of("root.0.0"), pid_of("root.0.1")]);
@@ -193,6 +200,7 @@ fn a_killed_inner_actor_takes_its_subtree_and_is_a_remote_error_naming_it() {
 
 #[test]
 fn a_missing_root_export_is_a_clear_error() {
+    let _shared = crate::common::shared();
     let dir = testbed_manifest("no-such-func", "[]");
     let (mut cmd, id) = host(&["run", dir.to_str().unwrap()]);
     let out = cmd.output().unwrap();
@@ -204,6 +212,7 @@ fn a_missing_root_export_is_a_clear_error() {
 
 #[test]
 fn bad_manifests_name_the_file_and_key() {
+    let _shared = crate::common::shared();
     let dir = std::env::temp_dir().join(format!("tractor-bad-{}", tractor_host::spawn::new_uid()));
     std::fs::create_dir_all(&dir).unwrap();
     let cases = [
@@ -236,6 +245,7 @@ fn bad_manifests_name_the_file_and_key() {
 /// time pass is the point of this test, not a synchronisation.
 #[test]
 fn an_idle_tree_survives_longer_than_thread_keepalive() {
+    let _shared = crate::common::shared();
     let (mut host, id, up) = sleeping_tree(2, 2);
     std::thread::sleep(Duration::from_secs(16));
     let alive = common::tree_processes(&id);
@@ -249,6 +259,7 @@ fn an_idle_tree_survives_longer_than_thread_keepalive() {
 
 #[test]
 fn ping_pong_exchanges_ten_pings_over_a_context() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("ping_pong", backend);
         let text = stdout(&out);
@@ -260,6 +271,7 @@ fn ping_pong_exchanges_ten_pings_over_a_context() {
 
 #[test]
 fn broadcast_gives_every_consumer_every_number_in_order() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("broadcast", backend);
         let text = stdout(&out);
@@ -273,6 +285,7 @@ fn broadcast_gives_every_consumer_every_number_in_order() {
 /// whole tree fails with the guest's own traceback or stack.
 #[test]
 fn polyglot_tree_and_cross_language_errors() {
+    let _shared = crate::common::shared();
     for backend in Backend::ALL {
         let (out, _) = run_example("polyglot", backend);
         let (text, err) = (stdout(&out), stderr(&out));
@@ -326,6 +339,7 @@ fn polyglot_tree_and_cross_language_errors() {
 /// the documented behaviour message by message.
 #[test]
 fn an_independent_parent_written_from_the_spec_drives_real_actors() {
+    let _shared = crate::common::shared();
     let wasm = testbed().manifest.components["testbed"].source.clone();
     let out = Command::new("python3")
         .arg(repo().join("tests/protocol/parent.py"))

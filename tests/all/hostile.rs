@@ -2,14 +2,12 @@
 //! malformed frames in both directions of a parent/child pipe. Each ends in
 //! a clear error naming what was wrong; nothing panics, hangs or leaks.
 
-mod common;
-
-use common::{assert_no_leftovers, host_exe, testbed};
+use crate::common::{assert_no_leftovers, host_exe, testbed};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tractor_host::nursery::{ActorScope, Nursery};
 use tractor_host::ErrorKind;
+use tractor_host::{ActorScope, Nursery};
 
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tractor-hostile-{}", tractor_host::spawn::new_uid()));
@@ -41,6 +39,7 @@ fn manifest(dir: &Path, root: &str, components: &[(&str, &Path)]) {
 
 #[test]
 fn check_reports_every_problem_with_its_key() {
+    let _shared = crate::common::shared();
     let dir = scratch();
     std::fs::write(dir.join("text.wasm"), "not wasm at all").unwrap();
     std::fs::write(dir.join("core.wasm"), wat::parse_str("(module)").unwrap()).unwrap();
@@ -90,6 +89,7 @@ fn check_reports_every_problem_with_its_key() {
 
 #[test]
 fn a_component_for_another_world_fails_at_load_naming_it() {
+    let _shared = crate::common::shared();
     let dir = scratch();
     let foreign = foreign_component(&dir);
     manifest(&dir, "foreign", &[("foreign", &foreign)]);
@@ -126,79 +126,83 @@ fn cbor(v: &ciborium::Value) -> Vec<u8> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_frames_from_a_child_are_protocol_errors_naming_it() {
-    let dir = scratch();
-    let real = testbed();
-    let start = ciborium::Value::Map(vec![("Start".into(), ciborium::Value::Map(vec![]))]);
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("oversized", u32::MAX.to_be_bytes().to_vec(), "exceeds the"),
-        ("truncated", vec![0, 0, 0, 9, 1, 2], "ended inside a frame"),
-        ("not-cbor", frame(&[0xff, 0xfe, 0xfd]), "invalid frame body"),
-        ("unknown", frame(&cbor(&"Hello".into())), "invalid frame body"),
-        ("out-of-order", frame(&cbor(&start)), "invalid frame body"),
-    ];
-    for (name, bytes, want) in cases {
-        let mut tree = real.info.clone();
-        tree.host_exe = liar(&dir, name, &bytes);
-        tree.id = tractor_host::spawn::new_uid();
-        let n = Nursery::open(&ActorScope::native(tree.clone()));
-        let p = n.start_actor(name, Some("testbed")).await.unwrap();
-        let e = n.wait().await.unwrap_err();
-        assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Protocol, name), "{name}: {e}");
-        assert!(e.message.contains(&format!("protocol error from actor '{name}'")), "{name}: {e}");
-        assert!(e.message.contains(want), "{name}: want {want:?} in {e}");
-        assert!(p.run("add", ciborium::Value::Array(vec![])).is_err());
-        assert_no_leftovers(&tree.id);
-    }
+#[test]
+fn malformed_frames_from_a_child_are_protocol_errors_naming_it() {
+    crate::common::run(async {
+        let dir = scratch();
+        let real = testbed();
+        let start = ciborium::Value::Map(vec![("Start".into(), ciborium::Value::Map(vec![]))]);
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("oversized", u32::MAX.to_be_bytes().to_vec(), "exceeds the"),
+            ("truncated", vec![0, 0, 0, 9, 1, 2], "ended inside a frame"),
+            ("not-cbor", frame(&[0xff, 0xfe, 0xfd]), "invalid frame body"),
+            ("unknown", frame(&cbor(&"Hello".into())), "invalid frame body"),
+            ("out-of-order", frame(&cbor(&start)), "invalid frame body"),
+        ];
+        for (name, bytes, want) in cases {
+            let mut tree = real.info.clone();
+            tree.host_exe = liar(&dir, name, &bytes);
+            tree.id = tractor_host::spawn::new_uid();
+            let n = Nursery::open(&ActorScope::native(tree.clone()));
+            let p = n.start_actor(name, Some("testbed")).await.unwrap();
+            let e = n.wait().await.unwrap_err();
+            assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Protocol, name), "{name}: {e}");
+            assert!(e.message.contains(&format!("protocol error from actor '{name}'")), "{name}: {e}");
+            assert!(e.message.contains(want), "{name}: want {want:?} in {e}");
+            assert!(p.run("add", ciborium::Value::Array(vec![])).is_err());
+            assert_no_leftovers(&tree.id);
+        }
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
-    use tokio::io::AsyncWriteExt;
-    use tractor_host::spawn::{self, forkserver::Zygote, Backend, Exit};
-    let start = ciborium::Value::Map(vec![("Ready".into(), ciborium::Value::Map(vec![("pid".into(), 1.into())]))]);
-    for (name, bytes) in [
-        ("oversized", u32::MAX.to_be_bytes().to_vec()),
-        ("not-cbor", frame(&[0xff, 0xfe])),
-        ("out-of-order", frame(&cbor(&start))),
-        ("truncated", vec![0, 0, 1, 0, 7]),
-    ] {
-        for backend in Backend::ALL {
-            let id = spawn::new_uid();
-            let zygote = match backend {
-                Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &[]).await.unwrap()),
-                _ => None,
-            };
-            let addr = zygote.as_ref().map(|z| z.addr.as_str());
-            let mut spawned = spawn::spawn(spawn::Request {
-                backend,
-                exe: &host_exe(),
-                new_group: false,
-                tree_id: &id,
-                zygote: addr,
-                handed: Vec::new(),
-                thread_entry: tractor_host::actor::run_thread,
-            })
-            .await
-            .unwrap();
-            let mut tx = spawned.link.tx;
-            tx.write_all(&bytes).await.unwrap();
-            drop(tx);
-            // It says so before it goes (nameless: the name comes with Start).
-            match tractor_host::wire::read_msg(&mut spawned.link.rx).await {
-                Ok(tractor_host::wire::Msg::Failed { error }) => {
-                    assert_eq!(error.kind, ErrorKind::Protocol, "{name} ({backend}): {error}");
-                    assert!(error.message.contains("protocol error from parent"), "{error}");
+#[test]
+fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
+    crate::common::run(async {
+        use tokio::io::AsyncWriteExt;
+        use tractor_host::spawn::{self, forkserver::Zygote, Backend, Exit};
+        let start = ciborium::Value::Map(vec![("Ready".into(), ciborium::Value::Map(vec![("pid".into(), 1.into())]))]);
+        for (name, bytes) in [
+            ("oversized", u32::MAX.to_be_bytes().to_vec()),
+            ("not-cbor", frame(&[0xff, 0xfe])),
+            ("out-of-order", frame(&cbor(&start))),
+            ("truncated", vec![0, 0, 1, 0, 7]),
+        ] {
+            for backend in Backend::ALL {
+                let id = spawn::new_uid();
+                let zygote = match backend {
+                    Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &[]).await.unwrap()),
+                    _ => None,
+                };
+                let addr = zygote.as_ref().map(|z| z.addr.as_str());
+                let mut spawned = spawn::spawn(spawn::Request {
+                    backend,
+                    exe: &host_exe(),
+                    new_group: false,
+                    tree_id: &id,
+                    zygote: addr,
+                    handed: Vec::new(),
+                    thread_entry: tractor_host::run_thread,
+                })
+                .await
+                .unwrap();
+                let mut tx = spawned.link.tx;
+                tx.write_all(&bytes).await.unwrap();
+                drop(tx);
+                // It says so before it goes (nameless: the name comes with Start).
+                match tractor_host::wire::read_msg(&mut spawned.link.rx).await {
+                    Ok(tractor_host::wire::Msg::Failed { error }) => {
+                        assert_eq!(error.kind, ErrorKind::Protocol, "{name} ({backend}): {error}");
+                        assert!(error.message.contains("protocol error from parent"), "{error}");
+                    }
+                    other => panic!("{name} ({backend}): expected Failed, got {other:?}"),
                 }
-                other => panic!("{name} ({backend}): expected Failed, got {other:?}"),
+                let exit = spawned.process.wait().await;
+                assert_eq!(exit, Exit::Code(65), "{name} ({backend}): the actor must refuse, not crash or hang");
+                drop(zygote);
+                assert_no_leftovers(&id);
             }
-            let exit = spawned.process.wait().await;
-            assert_eq!(exit, Exit::Code(65), "{name} ({backend}): the actor must refuse, not crash or hang");
-            drop(zygote);
-            assert_no_leftovers(&id);
         }
-    }
+    })
 }
 
 /// A raw actor of the testbed started with `backend`, given its `Start`
@@ -227,7 +231,7 @@ impl Raw {
             tree_id: &id,
             zygote: addr,
             handed: Vec::new(),
-            thread_entry: tractor_host::actor::run_thread,
+            thread_entry: tractor_host::run_thread,
         })
         .await
         .unwrap();
@@ -266,47 +270,52 @@ impl Raw {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor() {
-    use tractor_host::spawn::{Backend, Exit};
-    use tractor_host::wire::{frame, CallRequest, Msg};
-    let ready = frame::encode(&Msg::Ready { pid: 1 }).unwrap();
-    let open = Msg::OpenContext(CallRequest {
-        id: 7,
-        func: "consume-after".into(),
-        args: ciborium::Value::Array(vec![60_000.into()]),
-    });
-    let mut flood = frame::encode(&open).unwrap();
-    for _ in 0..=tractor_host::context::WINDOW {
-        flood.extend(frame::encode(&Msg::Stream { cid: 7, data: vec![0x01] }).unwrap());
-    }
-    let call = |id| Msg::Call(CallRequest { id, func: "sleep-forever".into(), args: ciborium::Value::Null });
-    let mut twice = frame::encode(&call(3)).unwrap();
-    twice.extend(frame::encode(&call(3)).unwrap());
-    let echo =
-        Msg::OpenContext(CallRequest { id: 7, func: "echo-ctx".into(), args: ciborium::Value::Array(vec![1.into()]) });
-    let mut over_credit = frame::encode(&echo).unwrap();
-    over_credit.extend(frame::encode(&Msg::Credit { cid: 7, n: u32::MAX }).unwrap());
-    let cases: [(&str, Vec<u8>, &str); 5] = [
-        ("garbled", frame(&[0xff, 0xfe]), "invalid frame body"),
-        ("out-of-place", ready, "unexpected message Ready"),
-        ("overrun", flood, "more than the 1024 stream messages its credit allows"),
-        ("duplicate", twice, "call id 3 is already in flight"),
-        ("over-credit", over_credit, "gave credit for 4294967295 stream messages on context 7 when 0 were sent"),
-    ];
-    for (name, bytes, want) in cases {
-        for backend in Backend::ALL {
-            let mut raw = Raw::start(backend, name).await;
-            raw.send_raw(&bytes).await;
-            let e = raw.failed().await;
-            assert_eq!(
-                (e.kind, e.actor_name.as_str(), e.actor_uid.as_str()),
-                (ErrorKind::Protocol, name, "u-raw"),
-                "{e}"
-            );
-            assert!(e.message.contains(want), "{name} ({backend}): want {want:?} in {e}");
-            assert_eq!(raw.spawned.process.wait().await, Exit::Code(65), "{name} ({backend})");
-            assert_no_leftovers(&raw.id);
+#[test]
+fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor() {
+    crate::common::run(async {
+        use tractor_host::spawn::{Backend, Exit};
+        use tractor_host::wire::{frame, CallRequest, Msg};
+        let ready = frame::encode(&Msg::Ready { pid: 1 }).unwrap();
+        let open = Msg::OpenContext(CallRequest {
+            id: 7,
+            func: "consume-after".into(),
+            args: ciborium::Value::Array(vec![60_000.into()]),
+        });
+        let mut flood = frame::encode(&open).unwrap();
+        for _ in 0..=tractor_host::WINDOW {
+            flood.extend(frame::encode(&Msg::Stream { cid: 7, data: vec![0x01] }).unwrap());
         }
-    }
+        let call = |id| Msg::Call(CallRequest { id, func: "sleep-forever".into(), args: ciborium::Value::Null });
+        let mut twice = frame::encode(&call(3)).unwrap();
+        twice.extend(frame::encode(&call(3)).unwrap());
+        let echo = Msg::OpenContext(CallRequest {
+            id: 7,
+            func: "echo-ctx".into(),
+            args: ciborium::Value::Array(vec![1.into()]),
+        });
+        let mut over_credit = frame::encode(&echo).unwrap();
+        over_credit.extend(frame::encode(&Msg::Credit { cid: 7, n: u32::MAX }).unwrap());
+        let cases: [(&str, Vec<u8>, &str); 5] = [
+            ("garbled", frame(&[0xff, 0xfe]), "invalid frame body"),
+            ("out-of-place", ready, "unexpected message Ready"),
+            ("overrun", flood, "more than the 1024 stream messages its credit allows"),
+            ("duplicate", twice, "call id 3 is already in flight"),
+            ("over-credit", over_credit, "gave credit for 4294967295 stream messages on context 7 when 0 were sent"),
+        ];
+        for (name, bytes, want) in cases {
+            for backend in Backend::ALL {
+                let mut raw = Raw::start(backend, name).await;
+                raw.send_raw(&bytes).await;
+                let e = raw.failed().await;
+                assert_eq!(
+                    (e.kind, e.actor_name.as_str(), e.actor_uid.as_str()),
+                    (ErrorKind::Protocol, name, "u-raw"),
+                    "{e}"
+                );
+                assert!(e.message.contains(want), "{name} ({backend}): want {want:?} in {e}");
+                assert_eq!(raw.spawned.process.wait().await, Exit::Code(65), "{name} ({backend})");
+                assert_no_leftovers(&raw.id);
+            }
+        }
+    })
 }

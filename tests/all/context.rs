@@ -1,16 +1,13 @@
 //! 2-way contexts and streams through real actor processes, driven from the
 //! native API (the testbed component is the callee).
 
-#[macro_use]
-mod common;
-
-use common::{assert_no_leftovers, cbor, testbed};
+use crate::common::{assert_no_leftovers, cbor, testbed};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
-use tractor_host::context::{Receiver, WINDOW};
-use tractor_host::nursery::{Context, Nursery, Portal};
 use tractor_host::wire::ContextOutcome;
+use tractor_host::{Context, Nursery, Portal};
 use tractor_host::{ErrorKind, RemoteError};
+use tractor_host::{Receiver, WINDOW};
 
 const ME: (&str, &str) = ("tester", "t-1");
 
@@ -36,7 +33,7 @@ async fn open(p: &Portal, func: &str, args: ciborium::Value) -> Result<(Context,
     p.open_context(func, args, ME).await
 }
 
-async fn daemon(name: &str) -> (tractor_host::tree::Tree, Nursery, Portal) {
+async fn daemon(name: &str) -> (tractor_host::Tree, Nursery, Portal) {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor(name, Some("testbed")).await.unwrap();

@@ -2,13 +2,11 @@
 //! real pipes, the real testbed component. Every test ends by checking the
 //! process table for leftovers of its tree.
 
-#[macro_use]
-mod common;
-
+use crate::common;
+use crate::common::{assert_no_leftovers, cbor, testbed, tree_actors};
 use ciborium::Value;
-use common::{assert_no_leftovers, cbor, testbed, tree_actors};
 use std::time::{Duration, Instant};
-use tractor_host::nursery::{CallResult, Nursery, Portal};
+use tractor_host::{CallResult, Nursery, Portal};
 use tractor_host::{ErrorKind, RemoteError};
 
 async fn call(p: &Portal, func: &str, args: Value) -> CallResult {
@@ -315,42 +313,44 @@ async fn a_trapping_daemon_fails_its_caller_and_its_nursery() {
 
 /// A spawning guest picks its child's backend (`spawn-options.backend`);
 /// a forced backend (`--spawn`) wins over it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_chooses_its_childs_backend() {
-    let mut tree = testbed();
-    tree.info.spawn.forced = None;
-    tree.info.spawn.default = tractor_host::spawn::Backend::Forkserver;
-    let n = Nursery::open(&tree.driver());
-    let p = n.start_actor("placer", Some("testbed")).await.unwrap();
-    let me = p.info().pid;
-    let pid = |v: Value| -> u32 { v.deserialized().unwrap() };
-    let on_thread = pid(call(&p, "spawn-on", cbor(&["thread"])).await.unwrap());
-    assert_eq!(on_thread, me, "a thread child lives in its parent's process");
-    for backend in ["exec", "forkserver"] {
-        let child = pid(call(&p, "spawn-on", cbor(&[backend])).await.unwrap());
-        assert_ne!(child, me, "{backend}");
-    }
-    n.wait().await.unwrap();
-    assert_no_leftovers(&tree.info.id);
+#[test]
+fn a_guest_chooses_its_childs_backend() {
+    crate::common::run(async {
+        let mut tree = testbed();
+        tree.info.spawn.forced = None;
+        tree.info.spawn.default = tractor_host::spawn::Backend::Forkserver;
+        let n = Nursery::open(&tree.driver());
+        let p = n.start_actor("placer", Some("testbed")).await.unwrap();
+        let me = p.info().pid;
+        let pid = |v: Value| -> u32 { v.deserialized().unwrap() };
+        let on_thread = pid(call(&p, "spawn-on", cbor(&["thread"])).await.unwrap());
+        assert_eq!(on_thread, me, "a thread child lives in its parent's process");
+        for backend in ["exec", "forkserver"] {
+            let child = pid(call(&p, "spawn-on", cbor(&[backend])).await.unwrap());
+            assert_ne!(child, me, "{backend}");
+        }
+        n.wait().await.unwrap();
+        assert_no_leftovers(&tree.info.id);
 
-    let mut forced = testbed();
-    forced.force_backend(tractor_host::spawn::Backend::Thread);
-    let n = Nursery::open(&forced.driver());
-    let p = n.start_actor("placer", Some("testbed")).await.unwrap();
-    let child = pid(call(&p, "spawn-on", cbor(&["exec"])).await.unwrap());
-    assert_eq!(child, std::process::id(), "--spawn thread keeps every actor in this process");
-    n.wait().await.unwrap();
-    assert_no_leftovers(&forced.info.id);
+        let mut forced = testbed();
+        forced.force_backend(tractor_host::spawn::Backend::Thread);
+        let n = Nursery::open(&forced.driver());
+        let p = n.start_actor("placer", Some("testbed")).await.unwrap();
+        let child = pid(call(&p, "spawn-on", cbor(&["exec"])).await.unwrap());
+        assert_eq!(child, std::process::id(), "--spawn thread keeps every actor in this process");
+        n.wait().await.unwrap();
+        assert_no_leftovers(&forced.info.id);
 
-    // Without a zygote (no forkserver anywhere in the tree's policy), a
-    // guest asking for one gets a clear error.
-    let mut plain = testbed();
-    plain.info.spawn.forced = None;
-    let n = Nursery::open(&plain.driver());
-    let p = n.start_actor("placer", Some("testbed")).await.unwrap();
-    let e = call(&p, "spawn-on", cbor(&["forkserver"])).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::SpawnFailed, "{e}");
-    assert!(e.message.contains("no forkserver"), "{e}");
-    n.wait().await.unwrap();
-    assert_no_leftovers(&plain.info.id);
+        // Without a zygote (no forkserver anywhere in the tree's policy), a
+        // guest asking for one gets a clear error.
+        let mut plain = testbed();
+        plain.info.spawn.forced = None;
+        let n = Nursery::open(&plain.driver());
+        let p = n.start_actor("placer", Some("testbed")).await.unwrap();
+        let e = call(&p, "spawn-on", cbor(&["forkserver"])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SpawnFailed, "{e}");
+        assert!(e.message.contains("no forkserver"), "{e}");
+        n.wait().await.unwrap();
+        assert_no_leftovers(&plain.info.id);
+    })
 }

@@ -2,16 +2,13 @@
 //! offending actor (or spawn) with a `limit` error naming it, while the rest
 //! of the tree carries on.
 
-#[macro_use]
-mod common;
-
+use crate::common::{assert_no_leftovers, cbor, host_exe, testbed};
 use ciborium::Value;
-use common::{assert_no_leftovers, cbor, host_exe, testbed};
-use tractor_host::manifest::Manifest;
-use tractor_host::nursery::Nursery;
-use tractor_host::tree::Tree;
 use tractor_host::wire::ContextOutcome;
 use tractor_host::ErrorKind;
+use tractor_host::Manifest;
+use tractor_host::Nursery;
+use tractor_host::Tree;
 
 /// The testbed component under a manifest with extra TOML after its
 /// `[component.testbed]` table (and optionally a `[tree]` table).
@@ -133,7 +130,7 @@ fn data_ro_with_greeting() -> (std::path::PathBuf, std::path::PathBuf, Tree) {
     (root, data, tree)
 }
 
-async fn call(p: &tractor_host::nursery::Portal, func: &str, args: Value) -> tractor_host::nursery::CallResult {
+async fn call(p: &tractor_host::Portal, func: &str, args: Value) -> tractor_host::CallResult {
     p.run(func, args)?.get().await
 }
 
@@ -243,7 +240,7 @@ fn path(p: std::path::PathBuf) -> String {
 }
 
 /// `host` must be refused: a `denied` error from the parent naming it.
-fn assert_denied(outcome: tractor_host::nursery::CallResult, host: &str) {
+fn assert_denied(outcome: tractor_host::CallResult, host: &str) {
     let e = outcome.expect_err(host);
     assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::Denied, "parent"), "{host}: {e}");
     assert!(e.message.contains(&format!("dir {host} (")) && e.message.contains("does not hold it"), "{host}: {e}");

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tractor_host::manifest::Manifest;
 use tractor_host::spawn::Backend;
-use tractor_host::tree::Tree;
+use tractor_host::Manifest;
+use tractor_host::Tree;
 
 tokio::task_local! {
     /// The spawn backend the running test exercises (see [`each_backend`]).
@@ -22,12 +22,17 @@ pub fn backend() -> Backend {
 
 /// Define an async test once and run it against every spawn backend:
 /// `name::exec`, `name::forkserver` and `name::thread`. Inside it,
-/// [`testbed`] trees force that backend and [`backend`] names it.
+/// [`testbed`] trees force that backend and [`backend`] names it. With
+/// `serial`, the test runs alone (see [`serial`]).
 #[allow(unused_macros)]
 macro_rules! each_backend {
-    // `serial`: one case at a time, holding [`SERIAL`] from before the
-    // test's runtime is built until after it is gone.
     ($(#[$m:meta])* serial async fn $name:ident() $body:block) => {
+        each_backend!(@cases $(#[$m])* $name, $body, crate::common::serial());
+    };
+    ($(#[$m:meta])* async fn $name:ident() $body:block) => {
+        each_backend!(@cases $(#[$m])* $name, $body, crate::common::shared());
+    };
+    (@cases $(#[$m:meta])* $name:ident, $body:block, $guard:expr) => {
         $(#[$m])*
         mod $name {
             #[allow(unused_imports)]
@@ -36,8 +41,8 @@ macro_rules! each_backend {
             async fn body() $body
 
             fn run(backend: tractor_host::spawn::Backend) {
-                let _serial = common::serial();
-                common::test_runtime().block_on(common::BACKEND.scope(backend, body()))
+                let _guard = $guard;
+                crate::common::test_runtime().block_on(crate::common::BACKEND.scope(backend, body()))
             }
 
             #[test]
@@ -56,47 +61,37 @@ macro_rules! each_backend {
             }
         }
     };
-    ($(#[$m:meta])* async fn $name:ident() $body:block) => {
-        $(#[$m])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn body() $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn exec() {
-                common::BACKEND.scope(tractor_host::spawn::Backend::Exec, body()).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn forkserver() {
-                common::BACKEND.scope(tractor_host::spawn::Backend::Forkserver, body()).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn thread() {
-                common::BACKEND.scope(tractor_host::spawn::Backend::Thread, body()).await
-            }
-        }
-    };
 }
 
-/// Cases that count the process's file descriptors run one at a time. They
-/// take this lock before their tokio runtime exists: a test's runtime is
-/// four descriptors of its own, and a test waiting for the lock must not
-/// have created them yet.
-pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Every test holds this lock while it runs, and takes it before its tokio
+/// runtime exists: shared by most, exclusively by the cases that count the
+/// process's file descriptors, which another test's runtime (four
+/// descriptors), pipes or thread actors would throw off. All areas run in
+/// one process (one test binary), so this is what isolates those cases.
+static ISOLATION: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-/// Hold [`SERIAL`] (a test that failed while holding it does not poison it
-/// for the rest).
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+/// Run alongside other tests (a test that failed while holding the lock
+/// does not poison it for the rest).
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    ISOLATION.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The runtime a `serial` test of [`each_backend`] runs on.
+/// Run alone.
+pub fn serial() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ISOLATION.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The runtime a test runs on: what `#[tokio::test(flavor =
+/// "multi_thread", worker_threads = 2)]` builds, but made after the test
+/// holds [`shared`] or [`serial`].
 pub fn test_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Run an async test body alongside the others.
+pub fn run<F: std::future::Future>(body: F) -> F::Output {
+    let _shared = shared();
+    test_runtime().block_on(body)
 }
 
 /// The repository root.
@@ -126,7 +121,7 @@ pub fn testbed() -> Tree {
 
 /// Live actors of tree `id`: its processes plus its thread actors.
 pub fn tree_actors(id: &str) -> usize {
-    tree_processes(id).len() + tractor_host::spawn::thread::live(id)
+    tree_processes(id).len() + tractor_host::census::thread_actors(id)
 }
 
 /// Live (non-zombie) actor processes whose environment says they belong to
@@ -149,7 +144,7 @@ fn is_zygote(pid: u32) -> bool {
 
 /// Every live process of tree `id`, zygote included.
 pub fn tree_pids(id: &str) -> Vec<u32> {
-    tractor_host::bench::tree_processes(id)
+    tractor_host::census::tree_processes(id)
 }
 
 /// Wait (up to `limit`) until tree `id` has no live process, zygote
@@ -187,7 +182,7 @@ fn wait_gone(id: &str, limit: Duration, with_zygote: bool) -> Duration {
     let start = Instant::now();
     loop {
         let left = if with_zygote { tree_pids(id) } else { tree_processes(id) };
-        let threads = tractor_host::spawn::thread::live(id);
+        let threads = tractor_host::census::thread_actors(id);
         if left.is_empty() && threads == 0 {
             return start.elapsed();
         }

@@ -4,18 +4,16 @@
 //! tree is left, and the driving process holds no more file descriptors
 //! than before.
 
-#[macro_use]
-mod common;
-
+use crate::common;
+use crate::common::{assert_no_leftovers, assert_tree_gone_within, cbor, host_exe, repo, testbed, tree_processes};
 use ciborium::Value;
-use common::{assert_no_leftovers, assert_tree_gone_within, cbor, host_exe, repo, testbed, tree_processes};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tractor_host::nursery::Nursery;
 use tractor_host::spawn::Backend;
 use tractor_host::wire::ContextOutcome;
 use tractor_host::ErrorKind;
+use tractor_host::Nursery;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -23,7 +21,7 @@ fn open_fds() -> usize {
 
 /// The fd count once the process-wide pieces a first spawn creates (tokio's
 /// child-signal pipe) exist: a spawn and cancel, then a count.
-async fn settled_fds(tree: &tractor_host::tree::Tree) -> usize {
+async fn settled_fds(tree: &tractor_host::Tree) -> usize {
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("warm-up", Some("testbed")).await.unwrap();
     p.cancel_actor("chaos").await;
@@ -204,7 +202,8 @@ serial async fn a_trap_mid_stream_fails_only_that_context() {
     drop((s, ctx));
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
-    assert_eq!(open_fds(), fds, "file descriptors leaked");
+    let now = open_fds();
+    assert!(now <= fds, "file descriptors leaked: {now} open, {fds} before");
 }
 }
 
@@ -224,7 +223,8 @@ serial async fn a_timeout_cancels_the_remote_call_even_in_a_spinning_guest() {
     }
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
-    assert_eq!(open_fds(), fds, "file descriptors leaked");
+    let now = open_fds();
+    assert!(now <= fds, "file descriptors leaked: {now} open, {fds} before");
 }
 }
 
@@ -305,6 +305,7 @@ serial async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
     }
     eprintln!("200 spawn+cancel cycles: {:?}", start.elapsed());
     assert_eq!(common::tree_actors(&tree.info.id), 0);
-    assert_eq!(open_fds(), fds, "file descriptors leaked");
+    let now = open_fds();
+    assert!(now <= fds, "file descriptors leaked: {now} open, {fds} before");
 }
 }

@@ -1,0 +1,196 @@
+//! Preparing a tree from its manifest and running its root actor; which of
+//! its actors are alive ([`census`]).
+
+pub mod census;
+
+use crate::component::{self, build, cache};
+use crate::error::RemoteError;
+use crate::manifest::Manifest;
+use crate::nursery::{ActorScope, CallResult, Nursery, TreeInfo};
+use crate::spawn::{new_uid, Backend, SpawnPolicy, TREE_ENV};
+use crate::wire::ComponentEntry;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A tree ready to run: every component built and precompiled.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The manifest it came from.
+    pub manifest: Manifest,
+    /// What actor processes need to spawn by component name.
+    pub info: TreeInfo,
+}
+
+/// Why a tree could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The wasmtime engine could not be configured.
+    #[error("{0}")]
+    Engine(String),
+    /// A component's build command could not run or failed.
+    #[error("{message}")]
+    Build {
+        /// The component.
+        component: String,
+        /// What went wrong, with the build's last lines of output.
+        message: String,
+    },
+    /// A component could not be read or precompiled (not a component, a
+    /// cache that cannot be written).
+    #[error("{message}")]
+    Precompile {
+        /// The component.
+        component: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The running program's own path, for [`Tree::current_exe`].
+    #[error("cannot find the running executable: {0}")]
+    CurrentExe(std::io::Error),
+}
+
+/// One step of preparing a tree, for [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Adding a missing Rust target with rustup.
+    InstallTarget(&'a str),
+    /// Running a component's build command.
+    Build(&'a str),
+    /// Compiling a component into the cache (no `.cwasm` for its content yet).
+    Precompile,
+}
+
+/// What preparing a tree reports while it works: the CLI draws progress
+/// from it. Every step starts with [`Progress::start`] and ends with
+/// [`Progress::finish`].
+pub trait Progress: Sync {
+    /// `step` of `component` starts.
+    fn start(&self, component: &str, step: Step<'_>);
+    /// It ended after `elapsed`, well or not.
+    fn finish(&self, component: &str, step: Step<'_>, elapsed: Duration, ok: bool);
+}
+
+/// Progress reported through `tracing` only (what [`Tree::prepare`] uses).
+pub struct Logged;
+
+impl Progress for Logged {
+    fn start(&self, component: &str, step: Step<'_>) {
+        tracing::info!(target: "tractor::build", component, "{}", describe(step));
+    }
+
+    fn finish(&self, component: &str, step: Step<'_>, elapsed: Duration, ok: bool) {
+        tracing::info!(target: "tractor::build", component, ok, "{} took {elapsed:.1?}", describe(step));
+    }
+}
+
+/// A step in words: `building (cargo build ...)`.
+pub fn describe(step: Step<'_>) -> String {
+    match step {
+        Step::InstallTarget(t) => format!("installing the `{t}` Rust target (rustup target add {t})"),
+        Step::Build(command) => format!("building: {command}"),
+        Step::Precompile => "precompiling".to_string(),
+    }
+}
+
+/// Run `step` of `component` under `progress`.
+pub(crate) fn timed<T, E>(
+    progress: &dyn Progress,
+    component: &str,
+    step: Step<'_>,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    progress.start(component, step);
+    let t = Instant::now();
+    let r = f();
+    progress.finish(component, step, t.elapsed(), r.is_ok());
+    r
+}
+
+impl Tree {
+    /// The running executable, for programs that call [`crate::init`] (or
+    /// are `tractor-host`): actors re-execute it.
+    pub fn current_exe() -> Result<PathBuf, PrepareError> {
+        std::env::current_exe().map_err(PrepareError::CurrentExe)
+    }
+
+    /// Build stale components, precompile all of them into the cache.
+    /// `host_exe` is the binary actor processes run (one that calls
+    /// [`crate::init`]).
+    pub fn prepare(manifest: &Manifest, host_exe: PathBuf) -> Result<Tree, PrepareError> {
+        Self::prepare_with(manifest, host_exe, &Logged)
+    }
+
+    /// [`Tree::prepare`], reporting each step to `progress`.
+    pub fn prepare_with(manifest: &Manifest, host_exe: PathBuf, progress: &dyn Progress) -> Result<Tree, PrepareError> {
+        let engine = component::shared_engine().map_err(|e| PrepareError::Engine(format!("{e:#}")))?;
+        let dir = cache::default_dir();
+        let mut components = Vec::new();
+        for spec in manifest.components.values() {
+            build::build_if_needed(spec, progress)
+                .map_err(|e| PrepareError::Build { component: spec.name.clone(), message: format!("{e:#}") })?;
+            let cwasm = cache::precompile_with(&engine, &dir, &spec.name, &spec.source, progress)
+                .map_err(|e| PrepareError::Precompile { component: spec.name.clone(), message: format!("{e:#}") })?;
+            components.push(ComponentEntry {
+                name: spec.name.clone(),
+                cwasm,
+                wasm: None,
+                limits: spec.limits.clone(),
+                grants: spec.grants.clone(),
+                spawn: spec.spawn,
+            });
+        }
+        // A tree id given in the environment is kept, so a supervisor (or a
+        // test) can find every process of the tree it started.
+        let id = std::env::var(TREE_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(new_uid);
+        Ok(Tree {
+            manifest: manifest.clone(),
+            info: TreeInfo {
+                host_exe,
+                components,
+                id,
+                grace: manifest.cancel_grace,
+                max_depth: manifest.max_depth,
+                spawn: SpawnPolicy { forced: None, default: manifest.spawn, zygote: None },
+                thread_entry: crate::actor::run_thread,
+            },
+        })
+    }
+
+    /// Force every spawn of this tree onto `backend` (what `tractor-host run
+    /// --spawn` does), whatever the manifest or the guests ask for.
+    pub fn force_backend(&mut self, backend: Backend) {
+        self.info.spawn.forced = Some(backend);
+    }
+
+    /// A spawning context for a native program driving this tree.
+    pub fn driver(&self) -> Arc<ActorScope> {
+        ActorScope::native(self.info.clone())
+    }
+
+    /// Run the manifest's root actor to completion: spawn it, call its entry
+    /// export, wait for the whole tree to end. `ctx` comes from
+    /// [`Tree::driver`]; cancel `ctx.cancel` to tear the tree down.
+    pub async fn run_root(&self, ctx: &Arc<ActorScope>) -> CallResult {
+        let root = &self.manifest.root;
+        let nursery = Nursery::open(ctx);
+        let outcome = match nursery.run_in_actor(&root.name, Some(&root.component), &root.func, root.args.clone()).await
+        {
+            Ok(portal) => portal.result().await,
+            Err(e) => Err(e),
+        };
+        let closed = nursery.wait().await;
+        merge(outcome, closed)
+    }
+}
+
+/// The root's own outcome wins unless it is a mere cancellation and the
+/// nursery knows the failure behind it.
+fn merge(outcome: CallResult, closed: Result<(), RemoteError>) -> CallResult {
+    match (outcome, closed) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(e), Err(n)) if e.is_cancelled() && !n.is_cancelled() => Err(n),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(n)) => Err(n),
+    }
+}

@@ -1,0 +1,14 @@
+//! The integration tests, one binary (wasmtime linked once, the testbed
+//! component built and precompiled once): real actor processes, real pipes,
+//! real components built from source. Every test checks the process table
+//! for its tree afterwards.
+
+#[macro_use]
+mod common;
+
+mod chaos;
+mod cli;
+mod context;
+mod hostile;
+mod sandbox;
+mod tree;
