@@ -50,6 +50,7 @@ mod check;
 mod component;
 mod context;
 mod error;
+mod framing;
 mod manifest;
 mod nursery;
 mod sandbox;

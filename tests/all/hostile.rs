@@ -170,7 +170,10 @@ fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
             for backend in Backend::ALL {
                 let id = spawn::new_uid();
                 let zygote = match backend {
-                    Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &[]).await.unwrap()),
+                    Backend::Forkserver => {
+                        let none: &[tractor_host::wire::ComponentEntry] = &[];
+                        Some(Zygote::start(&host_exe(), &id, &none).await.unwrap())
+                    }
                     _ => None,
                 };
                 let addr = zygote.as_ref().map(|z| z.addr.as_str());

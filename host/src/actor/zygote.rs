@@ -9,7 +9,7 @@
 use crate::spawn::forkserver::ZygoteMsg;
 use crate::spawn::{Handed, LinkFds, ACTOR_FD, FIRST_HANDED_FD, MAX_HANDED};
 use crate::wire::frame::{decode_as, encode_frame};
-use crate::wire::MAX_FRAME;
+use crate::wire::{ComponentEntry, MAX_FRAME};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
@@ -62,7 +62,11 @@ impl Server {
         // Tell the zygote from its actors in `ps` (they share its command line).
         set_comm(c"tractor-zygote");
         let (components, addr) = match read_blocking(&control.rx) {
-            Ok(ZygoteMsg::Init { components, addr }) => (components, addr),
+            Ok(ZygoteMsg::Init { components, addr }) => {
+                let components: Vec<ComponentEntry> =
+                    components.deserialized().map_err(|e| format!("bad components in Init: {e}"))?;
+                (components, addr)
+            }
             Ok(other) => return Err(format!("expected Init, got {other:?}")),
             Err(e) => return Err(format!("cannot read Init: {e}")),
         };

@@ -1,7 +1,7 @@
 //! Building guest components from source, as the manifest says.
 
+use super::progress::{timed, Progress, Step};
 use crate::manifest::{BuildSpec, ComponentSpec};
-use crate::tree::{timed, Progress, Step};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::process::Command;

@@ -36,7 +36,7 @@ fn engine_key(engine: &Engine) -> String {
 /// Return the path of the precompiled form of component `name` at `source`,
 /// compiling it (once) if the cache does not have it yet.
 pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
-    precompile_with(engine, dir, name, source, &crate::tree::Logged)
+    precompile_with(engine, dir, name, source, &super::progress::Logged)
 }
 
 /// [`precompile`], reporting a compilation to `progress`.
@@ -45,7 +45,7 @@ pub fn precompile_with(
     dir: &Path,
     name: &str,
     source: &Path,
-    progress: &dyn crate::tree::Progress,
+    progress: &dyn super::progress::Progress,
 ) -> Result<PathBuf> {
     let bytes =
         std::fs::read(source).with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
@@ -57,7 +57,7 @@ pub fn precompile_with(
         return Ok(path);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
-    let compiled = crate::tree::timed(progress, name, crate::tree::Step::Precompile, || {
+    let compiled = super::progress::timed(progress, name, super::progress::Step::Precompile, || {
         engine
             .precompile_component(&bytes)
             .map_err(|e| anyhow!("component `{name}` ({}) is not a valid component: {e:#}", source.display()))

@@ -30,8 +30,7 @@
 //! itself is actor-process code, in `actor::zygote`.
 
 use super::{exec, Exit, Inner, KillVia, Killer, Link, LinkFds, Process, Spawned, MAX_HANDED};
-use crate::wire::frame::encode_frame;
-use crate::wire::{read_frame, ComponentEntry};
+use crate::framing::{encode_frame, read_frame};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use serde::{Deserialize, Serialize};
 use std::io::IoSlice;
@@ -63,14 +62,16 @@ impl std::fmt::Debug for Zygote {
 }
 
 impl Zygote {
-    /// Start the zygote of tree `tree_id` with its `components`, and wait
+    /// Start the zygote of tree `tree_id` with its `components` (whatever
+    /// the zygote's side makes of them: this side only starts processes),
+    /// and wait
     /// until it listens.
-    pub async fn start(exe: &Path, tree_id: &str, components: &[ComponentEntry]) -> std::io::Result<Zygote> {
+    pub async fn start(exe: &Path, tree_id: &str, components: &impl Serialize) -> std::io::Result<Zygote> {
+        let components = ciborium::Value::serialized(components).map_err(std::io::Error::other)?;
         let (mut process, mut control) = exec::start(exe, ZYGOTE_SUBCOMMAND, false, tree_id, Vec::new()).await?;
         let addr = format!("tractor-zygote-{tree_id}-{}", super::new_uid());
         let mut init = Vec::new();
-        encode_frame(&ZygoteMsg::Init { components: components.to_vec(), addr: addr.clone() }, &mut init)
-            .map_err(std::io::Error::other)?;
+        encode_frame(&ZygoteMsg::Init { components, addr: addr.clone() }, &mut init).map_err(std::io::Error::other)?;
         control.tx.write_all(&init).await?;
         match read_frame::<ZygoteMsg, _>(&mut control.rx).await {
             Ok(ZygoteMsg::Listening { pid }) => Ok(Zygote { addr, pid, _process: process, _control: control }),
@@ -156,7 +157,7 @@ pub enum ZygoteMsg {
     /// components and listen on the abstract socket `addr`.
     Init {
         /// Every component of the tree.
-        components: Vec<crate::wire::ComponentEntry>,
+        components: ciborium::Value,
         /// Abstract unix socket name to listen on.
         addr: String,
     },

@@ -3,6 +3,7 @@
 
 pub mod census;
 
+pub use crate::component::progress::{Logged, Progress, Step};
 use crate::component::{self, build, cache};
 use crate::error::RemoteError;
 use crate::manifest::Manifest;
@@ -11,7 +12,6 @@ use crate::spawn::{new_uid, Backend, SpawnPolicy, TREE_ENV};
 use crate::wire::ComponentEntry;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// A tree ready to run: every component built and precompiled.
 #[derive(Debug, Clone)]
@@ -48,63 +48,6 @@ pub enum PrepareError {
     /// The running program's own path, for [`Tree::current_exe`].
     #[error("cannot find the running executable: {0}")]
     CurrentExe(std::io::Error),
-}
-
-/// One step of preparing a tree, for [`Progress`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step<'a> {
-    /// Adding a missing Rust target with rustup.
-    InstallTarget(&'a str),
-    /// Running a component's build command.
-    Build(&'a str),
-    /// Compiling a component into the cache (no `.cwasm` for its content yet).
-    Precompile,
-}
-
-/// What preparing a tree reports while it works: the CLI draws progress
-/// from it. Every step starts with [`Progress::start`] and ends with
-/// [`Progress::finish`].
-pub trait Progress: Sync {
-    /// `step` of `component` starts.
-    fn start(&self, component: &str, step: Step<'_>);
-    /// It ended after `elapsed`, well or not.
-    fn finish(&self, component: &str, step: Step<'_>, elapsed: Duration, ok: bool);
-}
-
-/// Progress reported through `tracing` only (what [`Tree::prepare`] uses).
-pub struct Logged;
-
-impl Progress for Logged {
-    fn start(&self, component: &str, step: Step<'_>) {
-        tracing::info!(target: "tractor::build", component, "{}", describe(step));
-    }
-
-    fn finish(&self, component: &str, step: Step<'_>, elapsed: Duration, ok: bool) {
-        tracing::info!(target: "tractor::build", component, ok, "{} took {elapsed:.1?}", describe(step));
-    }
-}
-
-/// A step in words: `building (cargo build ...)`.
-pub fn describe(step: Step<'_>) -> String {
-    match step {
-        Step::InstallTarget(t) => format!("installing the `{t}` Rust target (rustup target add {t})"),
-        Step::Build(command) => format!("building: {command}"),
-        Step::Precompile => "precompiling".to_string(),
-    }
-}
-
-/// Run `step` of `component` under `progress`.
-pub(crate) fn timed<T, E>(
-    progress: &dyn Progress,
-    component: &str,
-    step: Step<'_>,
-    f: impl FnOnce() -> Result<T, E>,
-) -> Result<T, E> {
-    progress.start(component, step);
-    let t = Instant::now();
-    let r = f();
-    progress.finish(component, step, t.elapsed(), r.is_ok());
-    r
 }
 
 impl Tree {

@@ -1,6 +1,5 @@
 //! What goes wrong converting values and arguments, with the path to it.
 
-
 /// Error converting one value; every variant carries the path to the offending part (e.g. ``parameter `n`.items[3].name``).
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ValueError {
