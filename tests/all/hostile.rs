@@ -159,7 +159,7 @@ fn malformed_frames_from_a_child_are_protocol_errors_naming_it() {
 fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
     crate::common::run(async {
         use tokio::io::AsyncWriteExt;
-        use tractor_host::spawn::{self, forkserver::Zygote, Backend, Exit};
+        use tractor_host::spawn::{Backend, Exit};
         let start = ciborium::Value::Map(vec![("Ready".into(), ciborium::Value::Map(vec![("pid".into(), 1.into())]))]);
         for (name, bytes) in [
             ("oversized", u32::MAX.to_be_bytes().to_vec()),
@@ -168,26 +168,7 @@ fn malformed_frames_from_a_parent_end_the_actor_cleanly() {
             ("truncated", vec![0, 0, 1, 0, 7]),
         ] {
             for backend in Backend::ALL {
-                let id = spawn::new_uid();
-                let zygote = match backend {
-                    Backend::Forkserver => {
-                        let none: &[tractor_host::wire::ComponentEntry] = &[];
-                        Some(Zygote::start(&host_exe(), &id, &none).await.unwrap())
-                    }
-                    _ => None,
-                };
-                let addr = zygote.as_ref().map(|z| z.addr.as_str());
-                let mut spawned = spawn::spawn(spawn::Request {
-                    backend,
-                    exe: &host_exe(),
-                    new_group: false,
-                    tree_id: &id,
-                    zygote: addr,
-                    handed: Vec::new(),
-                    thread_entry: tractor_host::run_thread,
-                })
-                .await
-                .unwrap();
+                let Raw { mut spawned, _zygote: zygote, id } = Raw::spawn(backend, &[]).await;
                 let mut tx = spawned.link.tx;
                 tx.write_all(&bytes).await.unwrap();
                 drop(tx);
@@ -217,17 +198,16 @@ struct Raw {
 }
 
 impl Raw {
-    async fn start(backend: tractor_host::spawn::Backend, name: &str) -> Raw {
+    /// A raw actor process (or thread) of a fresh tree, not yet started.
+    async fn spawn(backend: tractor_host::spawn::Backend, components: &[tractor_host::wire::ComponentEntry]) -> Raw {
         use tractor_host::spawn::{self, forkserver::Zygote, Backend};
-        use tractor_host::wire::{Msg, StartActor};
-        let tree = testbed();
         let id = spawn::new_uid();
         let zygote = match backend {
-            Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &tree.info.components).await.unwrap()),
+            Backend::Forkserver => Some(Zygote::start(&host_exe(), &id, &components).await.unwrap()),
             _ => None,
         };
         let addr = zygote.as_ref().map(|z| z.addr.as_str());
-        let mut spawned = spawn::spawn(spawn::Request {
+        let spawned = spawn::spawn(spawn::Request {
             backend,
             exe: &host_exe(),
             new_group: false,
@@ -238,6 +218,14 @@ impl Raw {
         })
         .await
         .unwrap();
+        Raw { spawned, _zygote: zygote, id }
+    }
+
+    /// A raw testbed actor, given its `Start` and up (it sent `Ready`).
+    async fn start(backend: tractor_host::spawn::Backend, name: &str) -> Raw {
+        use tractor_host::wire::{Msg, StartActor};
+        let tree = testbed();
+        let Raw { mut spawned, _zygote: zygote, id } = Raw::spawn(backend, &tree.info.components).await;
         let start = StartActor {
             name: name.into(),
             uid: "u-raw".into(),

@@ -19,7 +19,8 @@ fn grant(host: String, writable: bool) -> tractor::Grants {
 /// Start a child granted `host` as `/d` and have it read `/d/<path>`.
 pub fn read_via_child(host: String, writable: bool, path: String) -> Result<String, Error> {
     tractor::open_nursery(|n| {
-        let child = n.run_in_actor_with("reader", None, "read-file", &(format!("/d/{path}"),), &grant(host, writable))?;
+        let child =
+            n.run_in_actor_with("reader", None, "read-file", &(format!("/d/{path}"),), &grant(host, writable))?;
         child.result()
     })
 }
@@ -27,7 +28,8 @@ pub fn read_via_child(host: String, writable: bool, path: String) -> Result<Stri
 /// Start a child granted `host` read-write as `/d` and have it write `/d/<path>`.
 pub fn write_via_child(host: String, path: String, text: String) -> Result<(), Error> {
     tractor::open_nursery(|n| {
-        let child = n.run_in_actor_with("writer", None, "write-file", &(format!("/d/{path}"), text), &grant(host, true))?;
+        let child =
+            n.run_in_actor_with("writer", None, "write-file", &(format!("/d/{path}"), text), &grant(host, true))?;
         child.result()
     })
 }
@@ -119,7 +121,9 @@ pub fn serve_once(ctx: &Context, addr: &str) -> Result<String, Error> {
         }
     }
     let line = String::from_utf8_lossy(&line).trim_end().to_string();
-    output.blocking_write_and_flush(format!("echo: {line}\n").as_bytes()).map_err(|e| Error::new(format!("write: {e:?}")))?;
+    output
+        .blocking_write_and_flush(format!("echo: {line}\n").as_bytes())
+        .map_err(|e| Error::new(format!("write: {e:?}")))?;
     // Streams are children of their socket: drop them first.
     drop((output, input));
     drop(client);

@@ -438,11 +438,12 @@ impl Guest for Actor {
     }
 
     fn read_via_children(host: String, path: String, n: u32) -> Vec<String> {
-        (0..n).map(|_| match extra::read_via_child(host.clone(), false, path.clone()) {
-            Ok(text) => text,
-            Err(e) => format!("{}: {}", tractor::kind_name(e.kind), e.message),
-        })
-        .collect()
+        (0..n)
+            .map(|_| match extra::read_via_child(host.clone(), false, path.clone()) {
+                Ok(text) => text,
+                Err(e) => format!("{}: {}", tractor::kind_name(e.kind), e.message),
+            })
+            .collect()
     }
 
     fn make_symlink(target: String, link: String) -> Result<(), Error> {
