@@ -19,6 +19,7 @@ pub struct Portal {
 
 /// A call in flight; await [`PendingCall::get`] for its outcome.
 #[derive(Debug)]
+#[must_use = "dropping a pending call cancels it in the actor serving it"]
 pub struct PendingCall {
     pub(super) rx: oneshot::Receiver<CallResult>,
     pub(super) actor: String,

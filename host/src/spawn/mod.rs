@@ -26,7 +26,7 @@ pub use exec::{inherited_link, ACTOR_FD, ACTOR_SUBCOMMAND};
 pub use forkserver::ZYGOTE_SUBCOMMAND;
 
 pub use handed::{place as place_handed, Handed, FIRST_HANDED_FD, MAX_HANDED};
-pub use policy::{valid_name, Backend, SpawnPolicy};
+pub use policy::{valid_name, Backend, SpawnPolicy, UnknownBackend};
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
