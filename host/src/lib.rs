@@ -63,14 +63,35 @@ pub use actor::run_thread;
 pub use check::{check, Problem, Report};
 pub use context::{Receiver, WINDOW};
 pub use error::{ErrorKind, RemoteError};
-pub use manifest::{BuildSpec, ComponentSpec, Manifest, ManifestError, RootSpec};
+pub use manifest::{parse_duration, BuildSpec, ComponentSpec, Manifest, ManifestError, RootSpec};
 pub use nursery::{
     ActorInfo, ActorScope, CallResult, ChildActor, Context, Nursery, PendingCall, Portal, SpawnOptions, Teardown,
     TreeInfo,
 };
-pub use sandbox::{AddrRule, DirGrant, Grants, Limits};
+pub use sandbox::{parse_size, AddrRule, DirGrant, Grants, Limits};
 pub use tree::census;
 pub use tree::{PrepareError, Progress, Step, Tree};
+
+/// The component cache: where precompiled components live
+/// ([`cache::default_dir`]), what is in it, and keeping it in bounds.
+pub mod cache {
+    pub use crate::component::cache::default_dir;
+    pub use crate::component::evict::{clear, entries, gc, Entry, Policy, Swept, DEFAULT_MAX_AGE, DEFAULT_MAX_SIZE};
+
+    /// The cache entries the components of `manifest` have (or would
+    /// have, once precompiled) in `dir`: what `gc` should keep for it.
+    pub fn entries_of(manifest: &crate::Manifest, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, String> {
+        let engine = crate::component::shared_engine().map_err(|e| format!("{e:#}"))?;
+        manifest
+            .components
+            .values()
+            .filter(|c| c.source.is_file())
+            .map(|c| {
+                crate::component::cache::entry_path(&engine, dir, &c.name, &c.source).map_err(|e| format!("{e:#}"))
+            })
+            .collect()
+    }
+}
 
 /// Run the hidden subcommand this process was started as, if it was one
 /// (`__actor`: an actor process; `__zygote`: a tree's forkserver), and exit

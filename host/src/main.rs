@@ -1,5 +1,7 @@
 //! `tractor-host`: the command-line face of the `tractor_host` library.
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +25,23 @@ enum Command {
         /// the guests ask for: exec, forkserver or thread.
         #[arg(long, value_name = "BACKEND")]
         spawn: Option<tractor_host::spawn::Backend>,
+    },
+    /// Write a new actor project (its own Cargo workspace or app, a
+    /// tractor.toml, a WIT world, the tractor WIT and helpers) into DIR.
+    New {
+        /// The folder to create (it must not exist, or be empty).
+        dir: PathBuf,
+        /// The language the actors are written in.
+        #[arg(long, value_enum, default_value_t = cli::new::Lang::Rust)]
+        lang: cli::new::Lang,
+        /// What the actors do.
+        #[arg(long, value_enum, default_value_t = cli::new::Template::Hello)]
+        template: cli::new::Template,
+    },
+    /// The component cache: list it, sweep it, clear it.
+    Cache {
+        #[command(subcommand)]
+        command: cli::cache::CacheCommand,
     },
     /// Validate a manifest and its components without running anything.
     Check {
@@ -82,6 +101,22 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Bench { args } => bench(&args),
+        Command::Cache { command } => cli::cache::run(command),
+        Command::New { dir, lang, template } => match cli::new::create(&dir, lang, template) {
+            Ok(files) => {
+                println!(
+                    "created {} ({} files): cd {} && tractor-host run .",
+                    dir.display(),
+                    files.len(),
+                    dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tractor: error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run { manifest, spawn } => {
             let mut tree = match prepare(&manifest) {
                 Ok(t) => t,

@@ -363,6 +363,8 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
         _ => return None,
     };
     std::time::Duration::try_from_secs_f64(secs).ok()

@@ -354,3 +354,57 @@ fn an_independent_parent_written_from_the_spec_drives_real_actors() {
     assert!(out.status.success() && !so.contains("FAIL"), "{so}\n{se}");
     assert!(so.contains("ok forkserver") && so.contains("ok no-leftover-processes"), "{so}");
 }
+
+/// A fake cache entry for component `name`, last used `days` ago.
+fn fake_entry(dir: &std::path::Path, name: &str, days: u64) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}-{:032x}-{:016x}.cwasm", days, 1));
+    std::fs::write(&path, vec![0u8; 1000]).unwrap();
+    let then = std::time::SystemTime::now() - Duration::from_secs(days * 86400);
+    std::fs::File::open(&path).unwrap().set_modified(then).unwrap();
+    path
+}
+
+#[test]
+fn the_cache_is_listed_swept_and_cleared_keeping_what_a_manifest_uses() {
+    let _shared = crate::common::shared();
+    let dir = std::env::temp_dir().join(format!("tractor-cache-{}", tractor_host::spawn::new_uid()));
+    let cache = |args: &[&str]| {
+        let (mut cmd, _) = host(args);
+        let out = cmd.env("TRACTOR_CACHE_DIR", &dir).env_remove("TRACTOR_CACHE_MAX_AGE").output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    assert_eq!(cache(&["build", "guests/testbed"]).0, Some(0));
+    let old = fake_entry(&dir, "old-thing", 40);
+    let (code, ls, _) = cache(&["cache", "ls"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        ls.contains("2 entries") && ls.contains("testbed") && ls.contains("old-thing") && ls.contains("40 days ago"),
+        "{ls}"
+    );
+
+    // Age: the 40-day-old entry goes, the testbed's (just used) stays.
+    let (code, out, _) = cache(&["cache", "gc", "--max-age", "30d"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("removed old-thing") && out.contains("kept 1"), "{out}");
+    assert!(!old.exists());
+    // Size: over a cap of nothing, everything goes but what the manifest uses.
+    let recent = fake_entry(&dir, "recent", 1);
+    let (code, out, _) = cache(&["cache", "gc", "--max-size", "0", "guests/testbed"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("removed recent") && out.contains("kept 1"), "{out}");
+    assert!(!recent.exists());
+    // Every build sweeps too (here with the default 30-day age).
+    let stale = fake_entry(&dir, "stale", 31);
+    assert_eq!(cache(&["build", "guests/testbed"]).0, Some(0));
+    assert!(!stale.exists());
+    assert!(cache(&["cache", "ls"]).1.contains("1 entries"));
+
+    let (code, _, err) = cache(&["cache", "gc", "--max-age", "forever"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--max-age: `forever` is not a duration"), "{err}");
+    let (code, out, _) = cache(&["cache", "clear"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("removed 1 entries"), "{out}");
+    assert!(cache(&["cache", "ls"]).1.contains("0 entries"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

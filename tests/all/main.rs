@@ -10,5 +10,6 @@ mod chaos;
 mod cli;
 mod context;
 mod hostile;
+mod new;
 mod sandbox;
 mod tree;

@@ -47,13 +47,10 @@ pub fn precompile_with(
     source: &Path,
     progress: &dyn super::progress::Progress,
 ) -> Result<PathBuf> {
-    let bytes =
-        std::fs::read(source).with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
-    check_is_component(name, source, &bytes)?;
-    let digest = Sha256::digest(&bytes);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    let path = dir.join(format!("{name}-{hex}-{}.cwasm", engine_key(engine)));
+    let (bytes, path) = read_with_entry(engine, dir, name, source)?;
     if path.is_file() {
+        // Marks the entry used, so eviction keeps it (see `evict`).
+        touch(&path);
         return Ok(path);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
@@ -66,6 +63,30 @@ pub fn precompile_with(
     std::fs::write(&tmp, &compiled).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// The component at `source` and the path its cache entry has (or would
+/// have): `<name>-<first 16 bytes of its SHA-256>-<engine key>.cwasm`.
+fn read_with_entry(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<(Vec<u8>, PathBuf)> {
+    let bytes =
+        std::fs::read(source).with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
+    check_is_component(name, source, &bytes)?;
+    let digest = Sha256::digest(&bytes);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("{name}-{hex}-{}.cwasm", engine_key(engine)));
+    Ok((bytes, path))
+}
+
+/// The cache entry component `name` at `source` has or would have.
+pub fn entry_path(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
+    read_with_entry(engine, dir, name, source).map(|(_, p)| p)
+}
+
+/// Set `path`'s modification time to now: the cache's "last used".
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
 }
 
 /// Reject files that are not wasm components with a message naming them.

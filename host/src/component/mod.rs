@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod evict;
 pub mod progress;
 
 use anyhow::{anyhow, Result};

@@ -83,6 +83,23 @@ impl Tree {
                 spawn: spec.spawn,
             });
         }
+        // Keep the cache in bounds, never dropping what this tree uses.
+        match component::evict::Policy::from_env() {
+            Ok(policy) => {
+                let used: Vec<PathBuf> = components.iter().map(|c| c.cwasm.clone()).collect();
+                match component::evict::gc(&dir, &policy, &used, std::time::SystemTime::now()) {
+                    Ok(s) if !s.removed.is_empty() => tracing::info!(
+                        target: "tractor::cache",
+                        "evicted {} unused precompiled components ({} bytes)",
+                        s.removed.len(),
+                        s.freed()
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(target: "tractor::cache", "cannot sweep {}: {e}", dir.display()),
+                }
+            }
+            Err(e) => tracing::warn!(target: "tractor::cache", "cache not swept: {e}"),
+        }
         // A tree id given in the environment is kept, so a supervisor (or a
         // test) can find every process of the tree it started.
         let id = std::env::var(TREE_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(new_uid);
