@@ -83,7 +83,7 @@ pub fn entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
             last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         });
     }
-    out.sort_by(|a, b| b.last_used.cmp(&a.last_used));
+    out.sort_by_key(|e| std::cmp::Reverse(e.last_used));
     Ok(out)
 }
 
