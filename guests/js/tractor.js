@@ -125,10 +125,19 @@ export function toError(e) {
   if (p) return p;
   if (e instanceof Error) {
     // V8-style stacks repeat "Name: message" on their first line; SpiderMonkey's don't.
-    const stack = (e.stack ?? '').trimEnd();
+    const stack = stableStack((e.stack ?? '').trimEnd());
     return newError(`${e.name}: ${e.message}${stack ? `\n${stack}` : ''}`);
   }
   return newError(String(e));
+}
+
+/** A stack whose frames name files the same way every build: ComponentizeJS
+ * runs its generated bindings from a random temporary folder
+ * (`/tmp/<random>/sources/initializer.js`); call it
+ * `componentize-js/initializer.js`. (The app's own code is `bundle.js`,
+ * esbuild's bundle of it.) */
+export function stableStack(stack) {
+  return stack.replace(/(?:[^\s@()]*[\\/])?sources[\\/]initializer\.js/g, 'componentize-js/initializer.js');
 }
 
 /** Wrap an export returning result<_, error> so that any exception becomes

@@ -171,7 +171,7 @@ fn prepare(path: &std::path::Path) -> Result<Tree, ExitCode> {
         eprintln!("tractor: error: {e:#}");
         ExitCode::from(2)
     })?;
-    Tree::prepare(&manifest, exe).map_err(|e| {
+    Tree::prepare_with(&manifest, exe, &cli::progress::Shown::new()).map_err(|e| {
         eprintln!("tractor: error: {e:#}");
         ExitCode::from(2)
     })

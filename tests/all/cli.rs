@@ -306,6 +306,7 @@ fn polyglot_tree_and_cross_language_errors() {
             "in explode",
             "actor 'js' [guest]: TypeError: boom from root to js",
             "explode@bundle.js:",
+            "export_fail@componentize-js/initializer.js:",
             "[root] done",
         ] {
             assert!(text.contains(want), "{backend}: want {want:?} in\n{text}\n{err}");
@@ -330,6 +331,11 @@ fn polyglot_tree_and_cross_language_errors() {
         assert_eq!(out.status.code(), Some(1), "{component}: {err}");
         assert!(err.contains("the actor tree failed") && err.contains("boom"), "{component}: {err}");
         assert!(err.contains(want), "{component}: want {want:?} in {err}");
+        // No build's temporary folder in a stack: stable names only.
+        assert!(
+            !err.contains("/sources/initializer.js") && !err.contains(&*std::env::temp_dir().to_string_lossy()),
+            "{err}"
+        );
     }
 }
 

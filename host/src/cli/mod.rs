@@ -13,3 +13,4 @@ macro_rules! say {
 
 pub mod cache;
 pub mod new;
+pub mod progress;
