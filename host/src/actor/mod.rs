@@ -21,7 +21,7 @@ pub mod zygote;
 use crate::component;
 use crate::context::{CalleeContext, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
-use crate::nursery::{ActorInfo, ActorScope, TreeInfo};
+use crate::nursery::{ActorInfo, ActorScope, ScopeParts, TreeInfo};
 use crate::spawn;
 use crate::wire::ContextOutcome;
 use crate::wire::{self, CallRequest, Msg, StartActor};
@@ -152,16 +152,16 @@ pub async fn run_on(link: spawn::LinkFds, mut handed: spawn::Handed) -> i32 {
 
 fn actor_scope(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbox::Folders) -> Arc<ActorScope> {
     let grants = crate::sandbox::Grants { dirs: folders.grants(), ..start.grants.clone() };
-    ActorScope::new(
-        ActorInfo {
+    ActorScope::new(ScopeParts {
+        me: ActorInfo {
             name: start.name.clone(),
             uid: start.uid.clone(),
             pid: std::process::id(),
             depth: start.depth,
             component: start.component.clone(),
         },
-        start.depth + 1,
-        TreeInfo {
+        child_depth: start.depth + 1,
+        tree: TreeInfo {
             host_exe: exe,
             components: start.components.clone(),
             id: start.tree_id.clone(),
@@ -170,10 +170,10 @@ fn actor_scope(start: &StartActor, exe: std::path::PathBuf, folders: crate::sand
             spawn: start.spawn.clone(),
             thread_entry: run_thread,
         },
-        false,
-        Some(grants),
+        new_process_group: false,
+        grants: Some(grants),
         folders,
-    )
+    })
 }
 
 /// What the actor process shares between its serving loop, its reader and

@@ -22,7 +22,7 @@ mod scope;
 pub use child::ChildActor;
 pub use info::{ActorInfo, CallResult, TreeInfo};
 pub use portal::{Context, PendingCall, Portal};
-pub use scope::{ActorScope, SpawnOptions, Teardown};
+pub use scope::{ActorScope, ScopeParts, SpawnOptions, Teardown};
 
 use scope::spawn_child;
 

@@ -56,24 +56,57 @@ pub struct ActorScope {
     pub(super) zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
 }
 
+/// What an [`ActorScope`] is made of (the rest starts empty).
+pub struct ScopeParts {
+    /// Who the actor is.
+    pub me: ActorInfo,
+    /// Depth given to its children.
+    pub child_depth: u32,
+    /// Its tree.
+    pub tree: TreeInfo,
+    /// Whether its children start in a new process group (only the root).
+    pub new_process_group: bool,
+    /// The capabilities it holds (`None`: a native driver).
+    pub grants: Option<Grants>,
+    /// The folders of `grants`, open.
+    pub folders: Folders,
+}
+
 impl ActorScope {
-    /// Context for a native program that drives a tree from outside it.
+    /// The scope of a native program that drives a tree from outside it
+    /// (with the tree's zygote, started when first needed).
     pub fn native(tree: TreeInfo) -> Arc<ActorScope> {
-        Self::build(
-            ActorInfo {
-                name: "tractor-host".into(),
-                uid: "host".into(),
-                pid: std::process::id(),
-                depth: 0,
-                component: String::new(),
-            },
-            0,
-            tree,
-            true,
-            None,
-            Folders::default(),
-            Some(Default::default()),
-        )
+        let me = ActorInfo {
+            name: "tractor-host".into(),
+            uid: "host".into(),
+            pid: std::process::id(),
+            depth: 0,
+            component: String::new(),
+        };
+        let parts =
+            ScopeParts { me, child_depth: 0, tree, new_process_group: true, grants: None, folders: Folders::default() };
+        Self::build(parts, Some(Default::default()))
+    }
+
+    /// The scope of an actor process.
+    pub fn new(parts: ScopeParts) -> Arc<ActorScope> {
+        Self::build(parts, None)
+    }
+
+    fn build(p: ScopeParts, zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>) -> Arc<ActorScope> {
+        Arc::new(ActorScope {
+            me: p.me,
+            child_depth: p.child_depth,
+            tree: p.tree,
+            cancel: CancellationToken::new(),
+            new_process_group: p.new_process_group,
+            cancelled_by: Mutex::new(None),
+            grants: p.grants,
+            folders: p.folders,
+            children: Mutex::new(Vec::new()),
+            teardowns: watch::channel(0).0,
+            zygote,
+        })
     }
 
     /// The spawn policy children of this actor get, with the zygote's
@@ -98,42 +131,6 @@ impl ActorScope {
             }
         }
         Ok(policy)
-    }
-
-    /// Context for an actor process.
-    pub fn new(
-        me: ActorInfo,
-        child_depth: u32,
-        tree: TreeInfo,
-        new_process_group: bool,
-        grants: Option<Grants>,
-        folders: Folders,
-    ) -> Arc<ActorScope> {
-        Self::build(me, child_depth, tree, new_process_group, grants, folders, None)
-    }
-
-    pub(super) fn build(
-        me: ActorInfo,
-        child_depth: u32,
-        tree: TreeInfo,
-        new_process_group: bool,
-        grants: Option<Grants>,
-        folders: Folders,
-        zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
-    ) -> Arc<ActorScope> {
-        Arc::new(ActorScope {
-            me,
-            child_depth,
-            tree,
-            cancel: CancellationToken::new(),
-            new_process_group,
-            cancelled_by: Mutex::new(None),
-            grants,
-            folders,
-            children: Mutex::new(Vec::new()),
-            teardowns: watch::channel(0).0,
-            zygote,
-        })
     }
 
     /// Children whose processes are still running.
