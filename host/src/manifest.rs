@@ -455,7 +455,9 @@ command = "true"
         let e = parse(&format!("[tree]\ncancel-grace = \"soon\"\n{OK}")).unwrap_err().to_string();
         assert!(e.contains("`tree.cancel-grace`: invalid duration `soon`"), "{e}");
         assert_eq!(parse_duration("1.5s"), Some(std::time::Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2h"), None);
+        assert_eq!(parse_duration("2h"), Some(std::time::Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30d"), Some(std::time::Duration::from_secs(30 * 86400)));
+        assert_eq!(parse_duration("2w"), None);
         assert_eq!(parse_duration("-1s"), None);
     }
 
