@@ -8,6 +8,7 @@ mod common;
 
 mod chaos;
 mod cli;
+mod compat;
 mod context;
 mod hostile;
 mod new;
