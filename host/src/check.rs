@@ -1,7 +1,7 @@
 //! `tractor-host check`: validate a manifest and its components without
 //! running anything, reporting every problem with its key path.
 
-use crate::component::{self, cache};
+use crate::component::cache;
 use crate::manifest::Manifest;
 use crate::value::args_to_vals;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,8 @@ pub struct Report {
     pub file: PathBuf,
     /// Everything wrong (empty: the tree can run).
     pub problems: Vec<Problem>,
+    /// Each component that loaded, with the model its actors run in.
+    pub models: Vec<(String, crate::component::Model)>,
 }
 
 /// Check the manifest at `path` (a file, or a folder holding `tractor.toml`):
@@ -42,16 +44,16 @@ pub struct Report {
 pub fn check(path: &Path) -> Report {
     let manifest = match Manifest::load(path) {
         Ok(m) => m,
-        Err(e) => return Report { file: e.file, problems: vec![Problem { key: String::new(), message: e.message }] },
-    };
-    let mut problems = Vec::new();
-    let engine = match component::engine() {
-        Ok(e) => e,
         Err(e) => {
-            problems.push(Problem { key: String::new(), message: format!("{e:#}") });
-            return Report { file: manifest.file, problems };
+            return Report {
+                file: e.file,
+                problems: vec![Problem { key: String::new(), message: e.message }],
+                models: Vec::new(),
+            }
         }
     };
+    let mut problems = Vec::new();
+    let mut models = Vec::new();
     let mut root_exports = None;
     for spec in manifest.components.values() {
         let key = format!("component.{}", spec.name);
@@ -63,16 +65,20 @@ pub fn check(path: &Path) -> Report {
             });
             continue;
         }
-        let cwasm = match cache::precompile(&engine, &cache::default_dir(), &spec.name, &spec.source) {
-            Ok(p) => p,
+        let compiled = match cache::precompile(&cache::default_dir(), &spec.name, &spec.source) {
+            Ok(c) => c,
             Err(e) => {
                 problems.push(Problem { key: format!("{key}.source"), message: format!("{e:#}") });
                 continue;
             }
         };
-        match crate::actor::link(&engine, &spec.name, &cwasm) {
-            Ok(linked) if spec.name == manifest.root.component => root_exports = Some(linked.exports),
-            Ok(_) => {}
+        match crate::actor::link(compiled.model, &spec.name, &compiled.cwasm) {
+            Ok(linked) => {
+                models.push((spec.name.clone(), compiled.model));
+                if spec.name == manifest.root.component {
+                    root_exports = Some(linked.exports);
+                }
+            }
             Err((_, message)) => problems.push(Problem { key, message }),
         }
     }
@@ -95,5 +101,5 @@ pub fn check(path: &Path) -> Report {
             }
         }
     }
-    Report { file: manifest.file, problems }
+    Report { file: manifest.file, problems, models }
 }

@@ -61,6 +61,7 @@ pub mod wire;
 
 pub use actor::run_thread;
 pub use check::{check, Problem, Report};
+pub use component::Model;
 pub use context::{Receiver, WINDOW};
 pub use error::{ErrorKind, RemoteError};
 pub use manifest::{parse_duration, BuildSpec, ComponentSpec, Manifest, ManifestError, RootSpec};
@@ -81,14 +82,11 @@ pub mod cache {
     /// The cache entries the components of `manifest` have (or would
     /// have, once precompiled) in `dir`: what `gc` should keep for it.
     pub fn entries_of(manifest: &crate::Manifest, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, String> {
-        let engine = crate::component::shared_engine().map_err(|e| format!("{e:#}"))?;
         manifest
             .components
             .values()
             .filter(|c| c.source.is_file())
-            .map(|c| {
-                crate::component::cache::entry_path(&engine, dir, &c.name, &c.source).map_err(|e| format!("{e:#}"))
-            })
+            .map(|c| crate::component::cache::entry_path(dir, &c.name, &c.source).map_err(|e| format!("{e:#}")))
             .collect()
     }
 }

@@ -80,6 +80,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { manifest } => {
             let report = tractor_host::check(&manifest);
+            for (name, model) in &report.models {
+                let how = match model {
+                    tractor_host::Model::Sync => "one call at a time, one instance per context",
+                    tractor_host::Model::Async => "one instance, every call and context a concurrent task",
+                };
+                println!("{}: component `{name}`: {model} ({how})", report.file.display());
+            }
             for p in &report.problems {
                 println!("{}: {p}", report.file.display());
             }

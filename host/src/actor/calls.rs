@@ -1,5 +1,6 @@
-//! The plain calls a daemon serves, one at a time, on its main instance:
-//! the queue, the call running, and cancelling either.
+//! The plain calls a daemon serves (one at a time on a sync instance, all
+//! at once as tasks of an async one): the queue, the calls running, and
+//! cancelling either.
 //!
 //! Every call is answered exactly once: by the serving loop when it ran,
 //! at once when its caller cancelled it while it was queued, and when the
@@ -9,7 +10,7 @@
 use super::imports::CallScope;
 use crate::error::{ErrorKind, RemoteError};
 use crate::wire::{CallRequest, Msg};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -24,7 +25,7 @@ pub struct Calls {
 
 #[derive(Default)]
 struct Book {
-    running: Option<(u64, Arc<CallScope>)>,
+    running: HashMap<u64, Arc<CallScope>>,
     /// Received and neither started nor answered.
     queued: HashSet<u64>,
     /// Set once no more calls will run: what every later one is told.
@@ -49,14 +50,14 @@ impl Calls {
     /// Is `id` a call in flight (queued or running)?
     pub fn in_flight(&self, id: u64) -> bool {
         let book = self.book.lock().unwrap();
-        book.queued.contains(&id) || book.running.as_ref().is_some_and(|(r, _)| *r == id)
+        book.queued.contains(&id) || book.running.contains_key(&id)
     }
 
     /// A call arrived: queue it (or answer it at once if the actor no
     /// longer serves). `Err` is a protocol error: its id is in flight.
     pub fn arrive(&self, req: CallRequest) -> Result<(), String> {
         let mut book = self.book.lock().unwrap();
-        if book.queued.contains(&req.id) || book.running.as_ref().is_some_and(|(r, _)| *r == req.id) {
+        if book.queued.contains(&req.id) || book.running.contains_key(&req.id) {
             return Err(format!("call id {} is already in flight", req.id));
         }
         if let Some(error) = book.closed.clone() {
@@ -74,9 +75,9 @@ impl Calls {
     /// checkpoints; a queued one is answered now and will not run.
     pub fn cancel(&self, id: u64, by: &str) {
         let mut book = self.book.lock().unwrap();
-        match &book.running {
-            Some((running, scope)) if *running == id => scope.cancel(by),
-            _ => {
+        match book.running.get(&id) {
+            Some(scope) => scope.cancel(by),
+            None => {
                 if book.queued.remove(&id) {
                     drop(book);
                     let e = RemoteError::cancelled(format!("call cancelled by '{by}' before it started"))
@@ -95,13 +96,13 @@ impl Calls {
             return None;
         }
         let scope = Arc::new(CallScope::default());
-        book.running = Some((id, scope.clone()));
+        book.running.insert(id, scope.clone());
         Some(scope)
     }
 
-    /// The running call was answered.
-    pub fn end(&self) {
-        self.book.lock().unwrap().running = None;
+    /// Running call `id` was answered.
+    pub fn end(&self, id: u64) {
+        self.book.lock().unwrap().running.remove(&id);
     }
 
     /// No more calls will run: answer every queued one, and every later

@@ -17,6 +17,8 @@ pub struct Ticker {
 }
 
 struct TickerShared {
+    /// The engines of the process (one per model in use).
+    engines: Mutex<Vec<Engine>>,
     /// One flag per store: is it executing wasm right now?
     stores: Mutex<Vec<std::sync::Weak<AtomicBool>>>,
     parked: AtomicBool,
@@ -32,11 +34,18 @@ impl Ticker {
     /// which must stay single-threaded: it only preloads components).
     pub(super) fn get(engine: &Engine) -> Ticker {
         static TICKER: std::sync::OnceLock<Ticker> = std::sync::OnceLock::new();
-        TICKER.get_or_init(|| Ticker::start(engine.clone())).clone()
+        let t = TICKER.get_or_init(Ticker::start).clone();
+        let mut engines = t.shared.engines.lock().unwrap();
+        if !engines.iter().any(|e| Engine::same(e, engine)) {
+            engines.push(engine.clone());
+        }
+        drop(engines);
+        t
     }
 
-    fn start(engine: Engine) -> Ticker {
+    fn start() -> Ticker {
         let shared = Arc::new(TickerShared {
+            engines: Mutex::new(Vec::new()),
             stores: Mutex::new(Vec::new()),
             parked: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
@@ -50,7 +59,9 @@ impl Ticker {
                 stores.iter().filter_map(|w| w.upgrade()).any(|f| f.load(Ordering::Relaxed))
             };
             if running {
-                engine.increment_epoch();
+                for engine in t.engines.lock().unwrap().iter() {
+                    engine.increment_epoch();
+                }
                 continue;
             }
             let guard = t.wake.0.lock().unwrap();

@@ -20,6 +20,8 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 /// of the actor (the main one, one per open context) comes from it.
 pub struct GuestTemplate {
     engine: Engine,
+    /// Sync or async (one instance, every call a task).
+    pub model: crate::component::Model,
     /// Epoch ticks of wasm one call may use (the CPU-time limit).
     cpu_budget: Option<(u64, u64)>,
     ticker: Ticker,
@@ -30,13 +32,13 @@ pub struct GuestTemplate {
 
 /// One instance of the actor's component in its own store.
 pub struct Guest {
-    store: Store<ActorState>,
+    pub(super) store: Store<ActorState>,
     instance: Instance,
-    exports: Arc<Vec<String>>,
+    pub(super) exports: Arc<Vec<String>>,
     /// Exports resolved so far, with their signatures (derived once).
     resolved: HashMap<String, Arc<Export>>,
-    name: String,
-    uid: String,
+    pub(super) name: String,
+    pub(super) uid: String,
     /// Set once the instance trapped: it must not be entered again.
     poisoned: bool,
 }
@@ -44,21 +46,23 @@ pub struct Guest {
 /// A resolved export (shared, so a call does not copy the signature): the
 /// function, its signature and whether its first
 /// parameter is a `borrow<context>`.
-struct Export {
-    func: Func,
-    sig: Signature,
-    takes_context: bool,
+pub(super) struct Export {
+    pub(super) func: Func,
+    pub(super) sig: Signature,
+    pub(super) takes_context: bool,
 }
 
 impl GuestTemplate {
     /// Load the precompiled component at `cwasm` and link it.
-    pub fn load(engine: &Engine, entry: &ComponentEntry, who: (&str, &str)) -> Result<GuestTemplate, RemoteError> {
-        let linked =
-            linked(engine, entry).map_err(|(kind, msg)| RemoteError::new(kind, msg).with_actor(who.0, who.1))?;
+    pub fn load(entry: &ComponentEntry, who: (&str, &str)) -> Result<GuestTemplate, RemoteError> {
+        let linked = linked(entry).map_err(|(kind, msg)| RemoteError::new(kind, msg).with_actor(who.0, who.1))?;
+        let engine = crate::component::shared_engine(entry.model)
+            .map_err(|e| RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1))?;
         Ok(GuestTemplate {
-            engine: engine.clone(),
+            model: entry.model,
+            ticker: Ticker::get(&engine),
+            engine,
             cpu_budget: entry.limits.cpu_ms_per_call.map(|ms| (ms.div_ceil(TICK.as_millis() as u64).max(1), ms)),
-            ticker: Ticker::get(engine),
             pre: linked.pre.clone(),
             component_name: entry.name.clone(),
             exports: Arc::new(linked.exports.iter().map(|(name, _)| name.clone()).collect()),
@@ -135,7 +139,7 @@ impl Guest {
         RemoteError::new(kind, msg).with_actor(&self.name, &self.uid)
     }
 
-    fn lookup(&mut self, name: &str) -> Result<Arc<Export>, RemoteError> {
+    pub(super) fn lookup(&mut self, name: &str) -> Result<Arc<Export>, RemoteError> {
         if let Some(hit) = self.resolved.get(name) {
             return Ok(hit.clone());
         }
@@ -226,12 +230,27 @@ impl Guest {
             self.poisoned = true;
             return Err(trap_error(&e, &self.name, &self.uid));
         }
+        Who(&self.name, &self.uid).finish(func, sig, &results)
+    }
+}
+
+/// The actor an instance's errors are attributed to (name, uid).
+pub(super) struct Who<'a>(pub &'a str, pub &'a str);
+
+impl Who<'_> {
+    fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {
+        RemoteError::new(kind, msg).with_actor(self.0, self.1)
+    }
+
+    /// An export's `results` as its outcome: `ok(v)` of a `result` is `v`,
+    /// `err(e)` a `guest` error; anything else is the value.
+    pub(super) fn finish(&self, func: &str, sig: &Signature, results: &[Val]) -> CallResult {
         match (&sig.results, results.first()) {
             (Some(WitType::Result { err, .. }), Some(Val::Result(r))) => match r {
                 Ok(v) => v.as_deref().map_or(Ok(ciborium::Value::Null), |v| self.to_cbor(v)),
                 Err(e) => Err(self.guest_error(err.as_deref(), e.as_deref())),
             },
-            _ => results_to_cbor(&results)
+            _ => results_to_cbor(results)
                 .map_err(|e| self.err(ErrorKind::Internal, format!("cannot encode result of `{func}`: {e}"))),
         }
     }
@@ -251,7 +270,7 @@ impl Guest {
             Err(e) => return self.err(ErrorKind::Guest, format!("the guest returned an unencodable error: {e}")),
         };
         if let (Some(WitType::Record(_)), Ok(rec)) = (ty, cbor.deserialized::<WitError>()) {
-            return rec.into_remote().attribute_if_blank(&self.name, &self.uid).relayed_by(&self.name, &self.uid);
+            return rec.into_remote().attribute_if_blank(self.0, self.1).relayed_by(self.0, self.1);
         }
         let message = match cbor {
             ciborium::Value::Text(s) => s,

@@ -4,6 +4,7 @@
 
 use super::imports::tractor::actor::{identity, log, runtime, types};
 use super::imports::ActorState;
+use crate::component::Model;
 use crate::error::{ErrorKind, RemoteError};
 use crate::value::Signature;
 use crate::wire::ComponentEntry;
@@ -12,7 +13,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::Engine;
 
 /// A precompiled component linked against the host's imports.
 pub struct Linked {
@@ -23,7 +23,8 @@ pub struct Linked {
 
 /// Load the precompiled component at `cwasm` and link it against every
 /// import the host provides; the error names the component.
-pub fn link(engine: &Engine, component_name: &str, cwasm: &Path) -> Result<Linked, (ErrorKind, String)> {
+pub fn link(model: Model, component_name: &str, cwasm: &Path) -> Result<Linked, (ErrorKind, String)> {
+    let engine = &crate::component::shared_engine(model).map_err(|e| (ErrorKind::Internal, format!("{e:#}")))?;
     // SAFETY: the file is one of our cache entries, written once
     // (atomically renamed into place) and never modified afterwards.
     let component = unsafe { Component::deserialize_file(engine, cwasm) }.map_err(|e| {
@@ -35,6 +36,7 @@ pub fn link(engine: &Engine, component_name: &str, cwasm: &Path) -> Result<Linke
         .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
         .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
         .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+        .and_then(|_| if model == Model::Async { super::imports::aio::add_to_linker(&mut linker) } else { Ok(()) })
         .map_err(|e| (ErrorKind::Internal, format!("cannot set up host imports: {e:#}")))?;
     let mut exports = Vec::new();
     for (export, item) in component.component_type().exports(engine) {
@@ -67,12 +69,12 @@ fn linked_cache() -> &'static Mutex<HashMap<std::path::PathBuf, Arc<Linked>>> {
 }
 
 /// `entry` loaded and linked, from this process's cache if it is there.
-pub(super) fn linked(engine: &Engine, entry: &ComponentEntry) -> Result<Arc<Linked>, (ErrorKind, String)> {
-    let cwasm = artifact(engine, entry)?;
+pub(super) fn linked(entry: &ComponentEntry) -> Result<Arc<Linked>, (ErrorKind, String)> {
+    let cwasm = artifact(entry)?;
     if let Some(hit) = linked_cache().lock().unwrap().get(&cwasm) {
         return Ok(hit.clone());
     }
-    let l = Arc::new(link(engine, &entry.name, &cwasm)?);
+    let l = Arc::new(link(entry.model, &entry.name, &cwasm)?);
     linked_cache().lock().unwrap().insert(cwasm, l.clone());
     Ok(l)
 }
@@ -80,19 +82,26 @@ pub(super) fn linked(engine: &Engine, entry: &ComponentEntry) -> Result<Arc<Link
 /// The precompiled artifact of `entry`: its `cwasm`, or its `wasm`
 /// compiled into the cache (a parent that speaks the protocol without
 /// precompiling).
-fn artifact(engine: &Engine, entry: &ComponentEntry) -> Result<std::path::PathBuf, (ErrorKind, String)> {
+fn artifact(entry: &ComponentEntry) -> Result<std::path::PathBuf, (ErrorKind, String)> {
     if !entry.cwasm.as_os_str().is_empty() {
         return Ok(entry.cwasm.clone());
     }
     let Some(wasm) = &entry.wasm else {
         return Err((ErrorKind::SpawnFailed, format!("component `{}` has neither a `cwasm` nor a `wasm`", entry.name)));
     };
-    crate::component::cache::precompile(engine, &crate::component::cache::default_dir(), &entry.name, wasm)
-        .map_err(|e| (ErrorKind::SpawnFailed, format!("{e:#}")))
+    let compiled = crate::component::cache::precompile(&crate::component::cache::default_dir(), &entry.name, wasm)
+        .map_err(|e| (ErrorKind::SpawnFailed, format!("{e:#}")))?;
+    if compiled.model != entry.model {
+        return Err((
+            ErrorKind::SpawnFailed,
+            format!("component `{}` is {}, but its entry says {}", entry.name, compiled.model, entry.model),
+        ));
+    }
+    Ok(compiled.cwasm)
 }
 
 /// Load and link `entry` into this process's cache ahead of time (the
 /// forkserver's zygote does this for every component of its tree).
-pub fn preload(engine: &Engine, entry: &ComponentEntry) -> Result<(), RemoteError> {
-    linked(engine, entry).map(|_| ()).map_err(|(kind, msg)| RemoteError::new(kind, msg))
+pub fn preload(entry: &ComponentEntry) -> Result<(), RemoteError> {
+    linked(entry).map(|_| ()).map_err(|(kind, msg)| RemoteError::new(kind, msg))
 }

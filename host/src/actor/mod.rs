@@ -13,6 +13,7 @@ mod calls;
 mod epoch;
 mod guest;
 mod link;
+mod tasks;
 pub use link::{link, preload};
 pub mod imports;
 pub mod output;
@@ -196,6 +197,14 @@ struct Actor {
     memory: Arc<std::sync::atomic::AtomicUsize>,
     /// The limits of the actor's component.
     limits: crate::sandbox::Limits,
+    /// For an async component: where contexts go to be served as tasks of
+    /// its one instance.
+    context_tasks: Option<mpsc::UnboundedSender<tasks::ContextWork>>,
+    /// Set once a task of an async instance overstayed its cancellation:
+    /// stops wasm in the instance, like `interrupt`.
+    stuck: InterruptFlag,
+    /// That task's function and the grace it had.
+    stuck_task: Mutex<Option<(String, Duration)>>,
 }
 
 impl Actor {
@@ -247,6 +256,11 @@ impl Actor {
             Err(e) => Err(e),
         };
         watch.abort();
+        self.finish_context(&callee, outcome);
+    }
+
+    /// Report how a context's function ended to its caller.
+    fn finish_context(&self, callee: &CalleeContext, outcome: crate::nursery::CallResult) {
         let outcome = match outcome {
             Ok(v) => ContextOutcome::Returned(v),
             // Cancelled, interrupted while cancelled, or handing back the
@@ -290,21 +304,19 @@ async fn serve(
         Err(e) => return fail(RemoteError::new(ErrorKind::SpawnFailed, e).with_actor(who.0, who.1)),
     };
     let scope = actor_scope(&start, exe, folders);
-    let engine = match component::shared_engine() {
-        Ok(e) => e,
-        Err(e) => return fail(RemoteError::new(ErrorKind::Internal, format!("{e:#}")).with_actor(who.0, who.1)),
-    };
     let Some(entry) = start.components.iter().find(|c| c.name == start.component) else {
         return fail(
             RemoteError::new(ErrorKind::NoSuchComponent, format!("no component named `{}`", start.component))
                 .with_actor(who.0, who.1),
         );
     };
-    let template = match GuestTemplate::load(&engine, entry, who) {
+    let template = match GuestTemplate::load(entry, who) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
     let (calls, mut call_rx) = Calls::new(out.clone(), who);
+    let is_async = template.model == component::Model::Async;
+    let (context_tx, mut context_rx) = mpsc::unbounded_channel();
     let actor = Arc::new(Actor {
         scope: scope.clone(),
         template,
@@ -317,8 +329,12 @@ async fn serve(
         protocol_error: Default::default(),
         memory: Default::default(),
         limits: entry.limits.clone(),
+        context_tasks: is_async.then_some(context_tx),
+        stuck: Default::default(),
+        stuck_task: Mutex::new(None),
     });
-    let mut guest = match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()]).await {
+    let flags = vec![actor.interrupt.clone(), actor.stuck.clone()];
+    let mut guest = match actor.template.instantiate(actor.state(None), flags).await {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -347,6 +363,24 @@ async fn serve(
             Some(e) if !e.is_cancelled() => 1,
             _ => 0,
         }
+    } else if is_async {
+        let failed = tasks::serve(&actor, &mut guest, &mut call_rx, &mut context_rx).await;
+        // Contexts that arrived too late to be served are told so (and
+        // later ones, once the receiver is gone, by the reader).
+        let gone = failed.clone().unwrap_or_else(|| actor.calls.gone("its parent"));
+        context_rx.close();
+        while let Ok((_, callee)) = context_rx.try_recv() {
+            callee.done(ContextOutcome::Failed(gone.clone()));
+        }
+        drop(context_rx);
+        match failed {
+            Some(error) => {
+                actor.calls.close(&mut call_rx, error.clone());
+                let _ = out.send(Msg::Failed { error });
+                1
+            }
+            None => 0,
+        }
     } else {
         loop {
             let req = tokio::select! {
@@ -357,7 +391,7 @@ async fn serve(
                 continue; // cancelled while queued, and answered then
             };
             let failed = answer(&mut guest, &scope, &req, &out, &call).await;
-            actor.calls.end();
+            actor.calls.end(req.id);
             if !guest.is_poisoned() {
                 continue;
             }
@@ -446,7 +480,16 @@ async fn read_parent(
                 if scope.cancel.is_cancelled() {
                     callee.cancel_by(&scope.cancelled_by.lock().unwrap().clone().unwrap_or_default(), None);
                 }
-                tasks.lock().unwrap().spawn(actor.clone().serve_context(req, callee));
+                match &actor.context_tasks {
+                    Some(to_instance) => {
+                        if let Err(mpsc::error::SendError((_, callee))) = to_instance.send((req, callee)) {
+                            callee.done(ContextOutcome::Failed(actor.calls.gone("its parent")));
+                        }
+                    }
+                    None => {
+                        tasks.lock().unwrap().spawn(actor.clone().serve_context(req, callee));
+                    }
+                }
             }
             Ok(msg @ (Msg::CancelContext { .. } | Msg::Stream { .. } | Msg::Credit { .. } | Msg::StreamEnd { .. })) => {
                 let cid = match &msg {
@@ -510,6 +553,18 @@ async fn answer(
         guest.poison();
     }
     guest.state_mut().set_call(None);
+    reply(scope, req.id, call, outcome, abandoned, out)
+}
+
+/// Send call `id`'s outcome; returns the error, if it failed.
+fn reply(
+    scope: &ActorScope,
+    id: u64,
+    call: &CallScope,
+    outcome: crate::nursery::CallResult,
+    abandoned: bool,
+    out: &mpsc::UnboundedSender<Msg>,
+) -> Option<RemoteError> {
     // A guest interrupted or unwinding because it was cancelled reports who
     // cancelled it; a real failure is still reported as such.
     let outcome = match outcome {
@@ -518,8 +573,8 @@ async fn answer(
         o => o,
     };
     let (msg, failed) = match outcome {
-        Ok(value) => (Msg::Return { id: req.id, value }, None),
-        Err(error) => (Msg::CallFailed { id: req.id, error: error.clone() }, Some(error)),
+        Ok(value) => (Msg::Return { id, value }, None),
+        Err(error) => (Msg::CallFailed { id, error: error.clone() }, Some(error)),
     };
     let _ = out.send(msg);
     failed

@@ -70,11 +70,10 @@ impl Server {
             Ok(other) => return Err(format!("expected Init, got {other:?}")),
             Err(e) => return Err(format!("cannot read Init: {e}")),
         };
-        let engine = crate::component::shared_engine().map_err(|e| format!("{e:#}"))?;
         for c in &components {
             // A component that fails to load is reported by the actor that
             // tries to run it, with the actor's name.
-            let _ = super::preload(&engine, c);
+            let _ = super::preload(c);
         }
         // Run the one-time set-up every actor's WASI context would do
         // (the random generators probe the CPU with cpuid, a VM exit

@@ -36,11 +36,14 @@ pub enum Template {
 const WIT: &[(&str, &str)] = &[
     ("wit/tractor.wit", include_str!("../../../wit/tractor.wit")),
     ("wit/deps/io/io.wit", include_str!("../../../wit/deps/io/io.wit")),
+    ("wit/v0.2/tractor.wit", include_str!("../../../wit/v0.2/tractor.wit")),
 ];
 
 const RUST_SDK: &[(&str, &str)] = &[
     ("tractor/sdk/Cargo.toml", include_str!("../../templates/rust/sdk.toml")),
     ("tractor/sdk/src/lib.rs", include_str!("../../../guests/sdk/src/lib.rs")),
+    ("tractor/sdk/src/aio/mod.rs", include_str!("../../../guests/sdk/src/aio/mod.rs")),
+    ("tractor/sdk/src/aio/notify.rs", include_str!("../../../guests/sdk/src/aio/notify.rs")),
     ("tractor/sdk/src/codec.rs", include_str!("../../../guests/sdk/src/codec.rs")),
     ("tractor/sdk/src/context.rs", include_str!("../../../guests/sdk/src/context.rs")),
     ("tractor/sdk/src/error.rs", include_str!("../../../guests/sdk/src/error.rs")),

@@ -5,6 +5,7 @@
 //! never loads a stale artifact. Writes go to a temporary file that is then
 //! renamed, so a concurrent reader never maps a half-written file.
 
+use super::Model;
 use anyhow::{anyhow, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -26,32 +27,47 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
-/// Hex digest of the engine's compatibility hash.
-fn engine_key(engine: &Engine) -> String {
+/// Hex digest of the engine's compatibility hash (and the model, so the
+/// two engines never share an entry even where their settings hash alike).
+fn engine_key(engine: &Engine, model: Model) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
+    // Sync keys stay what they were before there were two models.
+    if model == Model::Async {
+        model.hash(&mut h);
+    }
     format!("{:016x}", h.finish())
 }
 
-/// Return the path of the precompiled form of component `name` at `source`,
-/// compiling it (once) if the cache does not have it yet.
-pub fn precompile(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
-    precompile_with(engine, dir, name, source, &super::progress::Logged)
+/// A component in the cache: its precompiled form and the model (and so
+/// the engine) it was compiled for.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The `.cwasm`.
+    pub cwasm: PathBuf,
+    /// Sync or async, read from the component.
+    pub model: Model,
+}
+
+/// Return the precompiled form of component `name` at `source`, compiling
+/// it (once) with the engine of its model if the cache does not have it yet.
+pub fn precompile(dir: &Path, name: &str, source: &Path) -> Result<Compiled> {
+    precompile_with(dir, name, source, &super::progress::Logged)
 }
 
 /// [`precompile`], reporting a compilation to `progress`.
 pub fn precompile_with(
-    engine: &Engine,
     dir: &Path,
     name: &str,
     source: &Path,
     progress: &dyn super::progress::Progress,
-) -> Result<PathBuf> {
-    let (bytes, path) = read_with_entry(engine, dir, name, source)?;
+) -> Result<Compiled> {
+    let (bytes, path, model) = read_with_entry(dir, name, source)?;
+    let engine = super::shared_engine(model)?;
     if path.is_file() {
         // Marks the entry used, so eviction keeps it (see `evict`).
         touch(&path);
-        return Ok(path);
+        return Ok(Compiled { cwasm: path, model });
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
     let compiled = super::progress::timed(progress, name, super::progress::Step::Precompile, || {
@@ -62,24 +78,26 @@ pub fn precompile_with(
     let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
+    Ok(Compiled { cwasm: path, model })
 }
 
 /// The component at `source` and the path its cache entry has (or would
-/// have): `<name>-<first 16 bytes of its SHA-256>-<engine key>.cwasm`.
-fn read_with_entry(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<(Vec<u8>, PathBuf)> {
+/// have), and its model: `<name>-<first 16 bytes of its SHA-256>-<engine
+/// key>.cwasm`, the engine being its model's.
+fn read_with_entry(dir: &Path, name: &str, source: &Path) -> Result<(Vec<u8>, PathBuf, Model)> {
     let bytes =
         std::fs::read(source).with_context(|| format!("component `{name}`: cannot read {}", source.display()))?;
     check_is_component(name, source, &bytes)?;
+    let model = super::model_of(&bytes);
     let digest = Sha256::digest(&bytes);
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    let path = dir.join(format!("{name}-{hex}-{}.cwasm", engine_key(engine)));
-    Ok((bytes, path))
+    let path = dir.join(format!("{name}-{hex}-{}.cwasm", engine_key(&super::shared_engine(model)?, model)));
+    Ok((bytes, path, model))
 }
 
 /// The cache entry component `name` at `source` has or would have.
-pub fn entry_path(engine: &Engine, dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
-    read_with_entry(engine, dir, name, source).map(|(_, p)| p)
+pub fn entry_path(dir: &Path, name: &str, source: &Path) -> Result<PathBuf> {
+    read_with_entry(dir, name, source).map(|(_, p, _)| p)
 }
 
 /// Set `path`'s modification time to now: the cache's "last used".

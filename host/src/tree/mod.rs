@@ -66,17 +66,17 @@ impl Tree {
 
     /// [`Tree::prepare`], reporting each step to `progress`.
     pub fn prepare_with(manifest: &Manifest, host_exe: PathBuf, progress: &dyn Progress) -> Result<Tree, PrepareError> {
-        let engine = component::shared_engine().map_err(|e| PrepareError::Engine(format!("{e:#}")))?;
         let dir = cache::default_dir();
         let mut components = Vec::new();
         for spec in manifest.components.values() {
             build::build_if_needed(spec, progress)
                 .map_err(|e| PrepareError::Build { component: spec.name.clone(), message: format!("{e:#}") })?;
-            let cwasm = cache::precompile_with(&engine, &dir, &spec.name, &spec.source, progress)
+            let compiled = cache::precompile_with(&dir, &spec.name, &spec.source, progress)
                 .map_err(|e| PrepareError::Precompile { component: spec.name.clone(), message: format!("{e:#}") })?;
             components.push(ComponentEntry {
                 name: spec.name.clone(),
-                cwasm,
+                cwasm: compiled.cwasm,
+                model: compiled.model,
                 wasm: None,
                 limits: spec.limits.clone(),
                 grants: spec.grants.clone(),

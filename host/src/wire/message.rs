@@ -230,4 +230,8 @@ pub struct ComponentEntry {
     /// How actors running it are started, if the manifest says.
     #[serde(default)]
     pub spawn: Option<crate::spawn::Backend>,
+    /// How an actor runs it (`sync` or `async`, read from the component by
+    /// whoever precompiled it); it names the engine `cwasm` was compiled for.
+    #[serde(default)]
+    pub model: crate::component::Model,
 }

@@ -8,26 +8,16 @@ use wasmtime::component::Resource;
 
 /// Guest handle on a cancel scope.
 pub struct CancelScopeRes {
-    scope: Arc<GuestScope>,
+    pub(super) scope: Arc<GuestScope>,
 }
 
 impl runtime::HostCancelScope for ActorState {
     async fn new(&mut self, timeout_nanos: Option<u64>) -> R<Resource<CancelScopeRes>> {
         let scope = Arc::new(GuestScope::default());
         if let Some(nanos) = timeout_nanos {
-            let d = std::time::Duration::from_nanos(nanos);
-            let s = scope.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {
-                        *s.deadline.lock().unwrap() = Some(d);
-                        s.token.cancel();
-                    }
-                    _ = s.token.cancelled() => {}
-                }
-            });
+            scope.expire_after(std::time::Duration::from_nanos(nanos));
         }
-        self.guest_scopes.push(scope.clone());
+        self.main.guest.push(scope.clone());
         Ok(self.table.push(CancelScopeRes { scope })?)
     }
 
@@ -44,7 +34,7 @@ impl runtime::HostCancelScope for ActorState {
         let res = self.table.delete(this)?;
         // Closing the scope also ends its deadline timer.
         res.scope.token.cancel();
-        self.guest_scopes.retain(|g| !Arc::ptr_eq(g, &res.scope));
+        self.main.guest.retain(|g| !Arc::ptr_eq(g, &res.scope));
         Ok(())
     }
 }

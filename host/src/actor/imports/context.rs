@@ -75,7 +75,7 @@ impl runtime::HostContext for ActorState {
     async fn drop(&mut self, this: Resource<ContextRes>) -> R<()> {
         if let Role::Caller(c) = self.table.delete(this)?.role {
             let state = c.state();
-            self.contexts.retain(|o| !Arc::ptr_eq(o, &state));
+            self.main.contexts.retain(|o| !Arc::ptr_eq(o, &state));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! [`wit`]: a guest error becomes the WIT `error` result, a trap stays a
 //! trap.
 
+pub mod aio;
 mod call;
 mod cancel_scope;
 mod context;
@@ -26,6 +27,7 @@ pub use cancel_scope::CancelScopeRes;
 pub use context::ContextRes;
 pub use nursery::NurseryRes;
 pub use portal::PortalRes;
+pub(crate) use scopes::Scopes;
 pub use scopes::{CallScope, GuestScope};
 pub use stream::StreamRes;
 
@@ -64,23 +66,41 @@ pub struct ActorState {
     pub table: ResourceTable,
     /// Who we are and how we spawn.
     pub actor: Arc<ActorScope>,
-    /// Nurseries the guest has open, innermost last: their scopes are part
-    /// of every checkpoint.
-    open: Vec<Arc<Nursery>>,
-    /// For an instance serving a context: that context, whose cancellation
-    /// is part of every checkpoint.
-    callee: Option<Arc<CalleeContext>>,
-    /// The plain call being served, whose caller may cancel it.
-    call: Option<Arc<CallScope>>,
-    /// Cancel scopes the guest has open.
-    guest_scopes: Vec<Arc<GuestScope>>,
-    /// Contexts the guest has open as a caller: a callee's failure is
-    /// raised at the guest's next checkpoint.
-    contexts: Vec<Arc<CallerContext>>,
+    /// The scopes of the one task of a sync instance.
+    main: TaskScopes,
+    /// An async instance's tasks (its calls and contexts being served) and
+    /// their scopes, by the guest task serving each.
+    pub(crate) tasks: std::collections::HashMap<wasmtime::component::GuestTaskId, TaskScopes>,
     /// Enforces the actor's memory limit for this store.
     pub limiter: MemoryLimiter,
     /// Epoch ticks the current call has spent running wasm.
     pub cpu_ticks: u64,
+}
+
+/// What one guest task's checkpoints are subject to, besides the actor's
+/// own cancellation.
+#[derive(Default)]
+pub struct TaskScopes {
+    /// Nurseries the task has open, innermost last: their scopes are part
+    /// of every checkpoint.
+    open: Vec<Arc<Nursery>>,
+    /// For a task serving a context: that context, whose cancellation is
+    /// part of every checkpoint.
+    callee: Option<Arc<CalleeContext>>,
+    /// The plain call being served, whose caller may cancel it.
+    call: Option<Arc<CallScope>>,
+    /// Cancel scopes the task has open.
+    guest: Vec<Arc<GuestScope>>,
+    /// Contexts the task has open as a caller: a callee's failure is
+    /// raised at the task's next checkpoint.
+    contexts: Vec<Arc<CallerContext>>,
+}
+
+impl TaskScopes {
+    /// The scopes of a task serving a plain call or a context.
+    pub fn serving(call: Option<Arc<CallScope>>, callee: Option<Arc<CalleeContext>>) -> TaskScopes {
+        TaskScopes { call, callee, ..TaskScopes::default() }
+    }
 }
 
 impl WasiView for ActorState {
@@ -101,11 +121,8 @@ impl ActorState {
             wasi,
             table: ResourceTable::new(),
             actor,
-            open: Vec::new(),
-            callee,
-            call: None,
-            guest_scopes: Vec::new(),
-            contexts: Vec::new(),
+            main: TaskScopes::serving(None, callee),
+            tasks: Default::default(),
             limiter,
             cpu_ticks: 0,
         }
@@ -113,7 +130,7 @@ impl ActorState {
 
     /// Set the scope of the plain call about to be served.
     pub fn set_call(&mut self, call: Option<Arc<CallScope>>) {
-        self.call = call;
+        self.main.call = call;
     }
 
     fn err(&self, kind: ErrorKind, msg: impl Into<String>) -> RemoteError {

@@ -13,8 +13,8 @@ use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 
 /// Guest handle on a nursery.
 pub struct NurseryRes {
-    nursery: Arc<Nursery>,
-    cancel: CancellationToken,
+    pub(super) nursery: Arc<Nursery>,
+    pub(super) cancel: CancellationToken,
 }
 
 #[wasmtime_wasi::async_trait]
@@ -27,7 +27,7 @@ impl Pollable for NurseryRes {
 impl runtime::HostNursery for ActorState {
     async fn new(&mut self) -> R<Resource<NurseryRes>> {
         let nursery = Arc::new(Nursery::open(&self.actor));
-        self.open.push(nursery.clone());
+        self.main.open.push(nursery.clone());
         Ok(self.table.push(NurseryRes { nursery, cancel: self.cancel_token() })?)
     }
 
@@ -80,23 +80,7 @@ impl runtime::HostNursery for ActorState {
         // children; an enclosing cancel scope or cancelled call makes it
         // cancel the children, still waiting for them as a nursery must.
         let outer = self.scopes().without_nurseries();
-        let r = match outer.guard(n.wait()).await {
-            Ok(r) => r,
-            Err(why) => {
-                n.cancel().await;
-                // trio's rule: a cancelled nursery absorbs the cancellation,
-                // never its children's real failures.
-                match n.wait().await {
-                    Err(failed) if !failed.is_cancelled() => Err(if why.is_cancelled() {
-                        failed
-                    } else {
-                        RemoteError::group(vec![why, failed], &self.actor.me.name, &self.actor.me.uid)
-                            .expect("two errors")
-                    }),
-                    _ => Err(why),
-                }
-            }
-        };
+        let r = wait_within(&n, &outer, &self.actor).await;
         self.close(&n);
         wit(r.map_err(Fail::from))
     }
@@ -123,6 +107,31 @@ impl runtime::HostNursery for ActorState {
     }
 }
 
+/// Wait for nursery `n` under the `outer` scopes: cancelled from outside,
+/// it cancels its children and still waits for them, as a nursery must.
+pub(super) async fn wait_within(
+    n: &Nursery,
+    outer: &super::Scopes,
+    actor: &crate::nursery::ActorScope,
+) -> Result<(), RemoteError> {
+    match outer.guard(n.wait()).await {
+        Ok(r) => r,
+        Err(why) => {
+            n.cancel().await;
+            // trio's rule: a cancelled nursery absorbs the cancellation,
+            // never its children's real failures.
+            match n.wait().await {
+                Err(failed) if !failed.is_cancelled() => Err(if why.is_cancelled() {
+                    failed
+                } else {
+                    RemoteError::group(vec![why, failed], &actor.me.name, &actor.me.uid).expect("two errors")
+                }),
+                _ => Err(why),
+            }
+        }
+    }
+}
+
 impl ActorState {
     /// The four nursery spawn imports: check the arguments and grants, spawn
     /// (a checkpoint), hand the guest a portal.
@@ -144,6 +153,6 @@ impl ActorState {
     }
 
     fn close(&mut self, n: &Arc<Nursery>) {
-        self.open.retain(|o| !Arc::ptr_eq(o, n));
+        self.main.open.retain(|o| !Arc::ptr_eq(o, n));
     }
 }

@@ -85,7 +85,7 @@ impl ActorState {
         let portal = self.table.get(&this)?.portal.clone();
         let me = (self.actor.me.name.clone(), self.actor.me.uid.clone());
         let (ctx, first) = self.scopes().guard(portal.open_context(func, args, (&me.0, &me.1))).await??;
-        self.contexts.push(ctx.state());
+        self.main.contexts.push(ctx.state());
         let res = self.table.push(ContextRes { role: Role::Caller(ctx), cancel: self.cancel_token() })?;
         Ok((res, first))
     }

@@ -19,6 +19,23 @@ pub struct GuestScope {
     pub(super) deadline: Mutex<Option<std::time::Duration>>,
 }
 
+impl GuestScope {
+    /// Cancel this scope `d` from now, unless it is cancelled (or closed)
+    /// before.
+    pub(super) fn expire_after(self: &Arc<Self>, d: std::time::Duration) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {
+                    *s.deadline.lock().unwrap() = Some(d);
+                    s.token.cancel();
+                }
+                _ = s.token.cancelled() => {}
+            }
+        });
+    }
+}
+
 /// The cancel scope of one plain call served by the main instance.
 #[derive(Debug, Default)]
 pub struct CallScope {
@@ -47,12 +64,19 @@ impl CallScope {
 impl ActorState {
     /// A `Send` snapshot of the current scopes, for checkpoints.
     pub(super) fn scopes(&self) -> Scopes {
+        self.main.snapshot(&self.actor)
+    }
+}
+
+impl super::TaskScopes {
+    /// A `Send` snapshot of these scopes within `actor`, for checkpoints.
+    pub(crate) fn snapshot(&self, actor: &Arc<ActorScope>) -> Scopes {
         Scopes {
-            actor: self.actor.clone(),
+            actor: actor.clone(),
             open: self.open.clone(),
             callee: self.callee.clone(),
             call: self.call.clone(),
-            guest: self.guest_scopes.clone(),
+            guest: self.guest.clone(),
             contexts: self.contexts.clone(),
         }
     }
@@ -60,7 +84,7 @@ impl ActorState {
 
 /// The cancel scopes a checkpoint is subject to: the actor's own and those
 /// of the guest's open nurseries.
-pub(super) struct Scopes {
+pub(crate) struct Scopes {
     actor: Arc<ActorScope>,
     open: Vec<Arc<Nursery>>,
     callee: Option<Arc<CalleeContext>>,

@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 
 /// Guest handle on a stream consumer.
 pub struct StreamRes {
-    rx: Arc<tokio::sync::Mutex<Receiver>>,
+    pub(super) rx: Arc<tokio::sync::Mutex<Receiver>>,
     cancel: CancellationToken,
 }
 
