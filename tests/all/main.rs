@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod aio;
 mod chaos;
 mod cli;
 mod compat;

@@ -35,6 +35,7 @@
 
 use std::time::Duration;
 
+pub mod aio;
 mod codec;
 mod context;
 mod error;

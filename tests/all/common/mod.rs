@@ -109,9 +109,21 @@ pub fn host_exe() -> PathBuf {
 /// own processes, forced onto the current test's [`backend`].
 pub fn testbed() -> Tree {
     static TREE: OnceLock<Tree> = OnceLock::new();
-    let t = TREE.get_or_init(|| {
-        let m = Manifest::load(&repo().join("guests/testbed")).expect("testbed manifest");
-        Tree::prepare(&m, host_exe()).expect("testbed builds")
+    fresh(&TREE, "guests/testbed")
+}
+
+/// The async testbed component (`tractor:actor@0.2.0`), as [`testbed`].
+pub fn testbed_async() -> Tree {
+    static TREE: OnceLock<Tree> = OnceLock::new();
+    fresh(&TREE, "guests/testbed-async")
+}
+
+/// The tree of the manifest in `dir`, prepared once into `slot`, as a copy
+/// with a fresh id on the current backend.
+fn fresh(slot: &OnceLock<Tree>, dir: &str) -> Tree {
+    let t = slot.get_or_init(|| {
+        let m = Manifest::load(&repo().join(dir)).expect("manifest");
+        Tree::prepare(&m, host_exe()).expect("it builds")
     });
     let mut t = t.clone();
     t.info.id = tractor_host::spawn::new_uid();
