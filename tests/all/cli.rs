@@ -414,3 +414,18 @@ fn the_cache_is_listed_swept_and_cleared_keeping_what_a_manifest_uses() {
     assert!(cache(&["cache", "ls"]).1.contains("0 entries"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn feed_service_subscribers_see_the_state_the_writers_change() {
+    let _shared = crate::common::shared();
+    for backend in Backend::ALL {
+        let (out, _) = run_example("feed_service", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{backend:?}: {text}\n{}", stderr(&out));
+        let seen: Vec<_> = text.lines().filter(|l| l.contains("] subscriber ")).collect();
+        assert_eq!(seen.len(), 3, "{text}");
+        for l in seen {
+            assert!(l.contains("final value 2000") && l.contains("always increasing"), "{l}");
+        }
+    }
+}
