@@ -12,12 +12,15 @@ use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 /// Guest handle on a stream consumer.
 pub struct StreamRes {
     pub(super) rx: Arc<tokio::sync::Mutex<Receiver>>,
+    /// The sending side, apart from the receiver's lock: an async guest
+    /// sends on a stream while another of its tasks waits to receive.
+    pub(super) core: Arc<crate::context::StreamCore>,
     cancel: CancellationToken,
 }
 
 impl StreamRes {
     pub(super) fn new(rx: Receiver, cancel: CancellationToken) -> StreamRes {
-        StreamRes { rx: Arc::new(tokio::sync::Mutex::new(rx)), cancel }
+        StreamRes { core: rx.core().clone(), rx: Arc::new(tokio::sync::Mutex::new(rx)), cancel }
     }
 }
 
@@ -31,8 +34,7 @@ impl Pollable for StreamRes {
 
 impl runtime::HostStream for ActorState {
     async fn send(&mut self, this: Resource<StreamRes>, value: Vec<u8>) -> R<Wit<()>> {
-        let rx = self.table.get(&this)?.rx.clone();
-        let core = rx.lock().await.core().clone();
+        let core = self.table.get(&this)?.core.clone();
         wit(self.scopes().guard(core.send(value)).await.and_then(|r| r).map_err(Fail::from))
     }
 
@@ -46,8 +48,7 @@ impl runtime::HostStream for ActorState {
     }
 
     async fn close(&mut self, this: Resource<StreamRes>) -> R<()> {
-        let rx = self.table.get(&this)?.rx.clone();
-        rx.lock().await.core().close();
+        self.table.get(&this)?.core.close();
         Ok(())
     }
 

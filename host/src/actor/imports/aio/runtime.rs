@@ -307,8 +307,7 @@ impl runtime::HostStream for ActorState {}
 
 impl<T: Send> runtime::HostStreamWithStore<T> for H {
     async fn send(acc: &Accessor<T, Self>, this: Resource<StreamRes>, value: Vec<u8>) -> R<Wit<()>> {
-        let (rx, s) = with(acc, |a| a.get().table.get(&this).map(|r| r.rx.clone()).map(|rx| (rx, scopes(a))))?;
-        let core = rx.lock().await.core().clone();
+        let (core, s) = with(acc, |a| a.get().table.get(&this).map(|r| r.core.clone()).map(|c| (c, scopes(a))))?;
         wit(s.guard(core.send(value)).await.and_then(|r| r).map_err(Fail::from))
     }
 
@@ -318,13 +317,7 @@ impl<T: Send> runtime::HostStreamWithStore<T> for H {
     }
 
     async fn close(mut a: Access<'_, T, Self>, this: Resource<StreamRes>) -> R<()> {
-        let rx = a.get().table.get(&this)?.rx.clone();
-        // Uncontended unless a send or receive is in flight on this very
-        // handle, which the guest cannot also be closing.
-        let closed = rx.try_lock().map(|rx| rx.core().close()).is_ok();
-        if !closed {
-            tokio::spawn(async move { rx.lock().await.core().close() });
-        }
+        a.get().table.get(&this)?.core.close();
         Ok(())
     }
 
