@@ -5,7 +5,8 @@
 #
 # APP_DIR holds `app.py` (a module `app` defining `class WitWorld`; set
 # APP_MODULE to use another name) and the app's world in `world.wit` (or a
-# `wit/` folder). That world includes `tractor:actor/imports@0.1.0`, which is
+# `wit/` folder). That world includes `tractor:actor/imports@0.1.0` (or, for
+# an asyncio actor with `async func` exports, `@0.2.0`), which is
 # resolved from the repository's own wit/ folder, so there is no copy of
 # tractor.wit to keep in step. WORLD is fully qualified (`pkg:name/world`)
 # because the repository's WIT defines worlds of its own.
@@ -39,5 +40,5 @@ else
 fi
 # Search order: the app, then tractor.py, then pylib. Only modules the app
 # imports end up in the component.
-exec "$@" --quiet -d "$repo_wit" -d "$app_wit" -w "$world" \
+exec "$@" --quiet -d "$repo_wit" -d "$repo_wit/v0.2" -d "$app_wit" -w "$world" \
     componentize "${APP_MODULE:-app}" -p "$app" -p "$here" -p "$here/pylib" -o "$out"

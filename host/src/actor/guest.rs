@@ -158,10 +158,13 @@ impl Guest {
             ));
         };
         let ty = func.ty(&self.store);
-        let takes_context = ty
-            .params()
-            .next()
-            .is_some_and(|(_, t)| matches!(t, Type::Borrow(r) if r == ResourceType::host::<ContextRes>()));
+        let takes_context = ty.params().next().is_some_and(|(_, t)| match t {
+            // An async export may take the context as its own (the
+            // guest drops it): componentize-py cannot yet release a
+            // borrow an async export was given.
+            Type::Borrow(r) | Type::Own(r) => r == ResourceType::host::<ContextRes>(),
+            _ => false,
+        });
         let mut sig = Signature::from_func_type(name, &ty);
         if takes_context {
             sig.params.remove(0);

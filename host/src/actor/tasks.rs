@@ -269,8 +269,13 @@ async fn run_task(
     acc.with(|mut a| {
         let st = a.data_mut();
         st.tasks.remove(&id);
-        if let Some((res, _)) = &lent {
-            let _ = st.table.delete(Resource::<ContextRes>::new_own(res.rep()));
+        // A context lent as `own` may already be dropped by the guest (and
+        // its slot reused): delete only our own entry.
+        if let (Some((res, _)), Some(c)) = (&lent, &callee) {
+            let handle = Resource::<ContextRes>::new_own(res.rep());
+            if st.table.get(&handle).is_ok_and(|r| r.is_callee_of(c)) {
+                let _ = st.table.delete(handle);
+            }
         }
         if let Some((_, any)) = lent {
             let _ = any.resource_drop(&mut a);

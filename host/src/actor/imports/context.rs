@@ -29,6 +29,11 @@ impl ContextRes {
     pub fn callee(ctx: Arc<CalleeContext>, cancel: CancellationToken) -> ContextRes {
         ContextRes { role: Role::Callee(ctx), cancel }
     }
+
+    /// Is this the callee's handle on `ctx`?
+    pub fn is_callee_of(&self, ctx: &Arc<CalleeContext>) -> bool {
+        matches!(&self.role, Role::Callee(c) if Arc::ptr_eq(c, ctx))
+    }
 }
 
 #[wasmtime_wasi::async_trait]
