@@ -11,6 +11,7 @@ fn main() {
         quick: std::env::args().any(|a| a == "--quick"),
         backends: tractor_host::spawn::Backend::ALL.to_vec(),
         testbed: repo.join("guests/testbed"),
+        testbed_async: repo.join("guests/testbed-async"),
         host_exe: env!("CARGO_BIN_EXE_tractor-bench").into(),
         only: Vec::new(),
     };

@@ -47,16 +47,19 @@ pub struct Options {
     /// The testbed manifest (folder or file): the component every figure
     /// but the primes pool's baseline runs.
     pub testbed: PathBuf,
+    /// The async testbed manifest (`tractor:actor@0.2.0`), for the `async`
+    /// section.
+    pub testbed_async: PathBuf,
     /// The binary actors run: `tractor-host`, or any that calls
     /// `tractor_host::init` (this suite's own binaries do).
     pub host_exe: PathBuf,
     /// Only these sections (`spawn`, `calls`, `streams`, `rss`, `primes`,
-    /// `many`); all when empty.
+    /// `many`, `async`); all when empty.
     pub only: Vec<String>,
 }
 
 /// The sections of the suite, in the order they run.
-pub const SECTIONS: [&str; 6] = ["spawn", "calls", "streams", "rss", "primes", "many"];
+pub const SECTIONS: [&str; 7] = ["spawn", "calls", "streams", "rss", "primes", "many", "async"];
 
 /// Workload sizes and repetitions.
 struct Plan {
@@ -111,6 +114,14 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
         bail!("{}: no component named `testbed`", manifest.file.display());
     }
     let tree = Tree::prepare(&manifest, opts.host_exe.clone())?;
+    let want = |section: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == section);
+    let async_tree = if want("async") {
+        let m = tractor_host::Manifest::load(&opts.testbed_async)
+            .with_context(|| format!("the async section needs the async testbed ({})", opts.testbed_async.display()))?;
+        Some(Tree::prepare(&m, opts.host_exe.clone())?)
+    } else {
+        None
+    };
     let plan = Plan::new(opts.quick);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -122,7 +133,6 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
         all.push(f);
     };
 
-    let want = |section: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == section);
     let fork_exec = if want("spawn") {
         let d = median_duration(plan.runs, || {
             let s = Command::new("/bin/true").status().expect("run /bin/true");
@@ -180,7 +190,7 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                 );
             }
             if want("calls") {
-                let calls = call_rate(&ctx, plan.calls, plan.runs.min(5)).await?;
+                let calls = call_rate(&ctx, "testbed", plan.calls, plan.runs.min(5)).await?;
                 emit(Figure::new("sequential portal.run", b, calls, "/s").floor(Some(Floor::AtLeast(40_000.0))));
             }
             if want("streams") {
@@ -219,6 +229,45 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                 emit(
                     Figure::new("1000 actors: leftover processes + fds", b, (leaked_procs + leaked_fds) as f64, "")
                         .floor(Some(Floor::AtMost(0.0))),
+                );
+            }
+            if let Some(atree) = &async_tree {
+                let mut atree = atree.clone();
+                atree.force_backend(backend);
+                atree.info.id = tractor_host::spawn::new_uid();
+                let actx = atree.driver();
+                // The sync figures these are held against, measured now.
+                let sync_calls = call_rate(&ctx, "testbed", plan.calls, plan.runs.min(5)).await?;
+                let calls = call_rate(&actx, "testbed-async", plan.calls, plan.runs.min(5)).await?;
+                emit(
+                    Figure::new("async: sequential portal.run", b, calls, "/s")
+                        .against(sync_calls)
+                        .floor(Some(Floor::AtLeast(100_000f64.min(0.9 * sync_calls)))),
+                );
+                let many =
+                    concurrent_call_rate(&actx, "testbed-async", (4, 16), plan.calls * 5, plan.runs.min(5)).await?;
+                emit(
+                    Figure::new("async: concurrent calls, 64 in flight from 4 callers", b, many, "/s")
+                        .against(calls)
+                        .floor(Some(Floor::AtLeast(200_000.0))),
+                );
+                let n = tractor_host::Nursery::open(&ctx);
+                let sync_ping = ping_rate(&daemon_of(&n, "peer", "testbed").await?, &plan).await?;
+                n.cancel().await;
+                let an = tractor_host::Nursery::open(&actx);
+                let ping = ping_rate(&daemon_of(&an, "peer", "testbed-async").await?, &plan).await?;
+                an.cancel().await;
+                emit(
+                    Figure::new("async: context ping-pong round trips", b, ping, "rt/s")
+                        .against(sync_ping)
+                        .floor(Some(Floor::AtLeast(100_000f64.min(0.9 * sync_ping)))),
+                );
+                let sync_spawn = time_async(plan.runs, || spawn_and_wait_of(&ctx, "testbed", 1)).await?;
+                let spawn = time_async(plan.runs, || spawn_and_wait_of(&actx, "testbed-async", 1)).await?;
+                emit(
+                    Figure::new("async: spawn -> first result, 1 actor", b, ms(spawn), "ms")
+                        .against(ms(sync_spawn))
+                        .floor(Some(Floor::AtMost(1.2 * ms(sync_spawn)))),
                 );
             }
             Ok(())

@@ -24,6 +24,9 @@ struct Cli {
     /// The testbed manifest the suite runs.
     #[arg(long, default_value = "guests/testbed")]
     testbed: PathBuf,
+    /// The async testbed manifest (the `async` section).
+    #[arg(long, default_value = "guests/testbed-async")]
+    testbed_async: PathBuf,
     /// Only this section (repeatable): spawn, calls, streams, rss, primes, many.
     #[arg(long, value_name = "SECTION", value_parser = clap::builder::PossibleValuesParser::new(tractor_bench::SECTIONS))]
     only: Vec<String>,
@@ -43,7 +46,14 @@ fn main() -> ExitCode {
     let beside = me.with_file_name("tractor-host");
     let host_exe = cli.host_exe.unwrap_or(if beside.is_file() { beside } else { me });
     let backends = if cli.backends.is_empty() { Backend::ALL.to_vec() } else { cli.backends };
-    let opts = tractor_bench::Options { quick: cli.quick, backends, testbed: cli.testbed, host_exe, only: cli.only };
+    let opts = tractor_bench::Options {
+        quick: cli.quick,
+        backends,
+        testbed: cli.testbed,
+        testbed_async: cli.testbed_async,
+        host_exe,
+        only: cli.only,
+    };
     if !cli.json {
         println!("{}", tractor_bench::table_header());
     }

@@ -65,11 +65,16 @@ pub(crate) fn args<T: Serialize>(v: &T) -> ciborium::Value {
 /// Start `count` run-in-actor children at once; the time until every
 /// result is in (the children's exit is waited for, but not timed).
 pub(crate) async fn spawn_and_wait(ctx: &Arc<ActorScope>, count: usize) -> Result<Duration> {
+    spawn_and_wait_of(ctx, "testbed", count).await
+}
+
+/// [`spawn_and_wait`] with children running `component`'s `add`.
+pub(crate) async fn spawn_and_wait_of(ctx: &Arc<ActorScope>, component: &str, count: usize) -> Result<Duration> {
     let t = Instant::now();
     let n = Nursery::open(ctx);
     let mut portals = Vec::new();
     for i in 0..count {
-        portals.push(n.run_in_actor(&format!("w{i}"), Some("testbed"), "add", args(&(i, 1))).await.map_err(remote)?);
+        portals.push(n.run_in_actor(&format!("w{i}"), Some(component), "add", args(&(i, 1))).await.map_err(remote)?);
     }
     for p in &portals {
         p.result().await.map_err(remote)?;
@@ -80,15 +85,20 @@ pub(crate) async fn spawn_and_wait(ctx: &Arc<ActorScope>, count: usize) -> Resul
 }
 
 pub(crate) async fn daemon(n: &Nursery, name: &str) -> Result<Portal> {
-    let p = n.start_actor(name, Some("testbed")).await.map_err(remote)?;
+    daemon_of(n, name, "testbed").await
+}
+
+/// A daemon running `component`, warmed up with one call of its `add`.
+pub(crate) async fn daemon_of(n: &Nursery, name: &str, component: &str) -> Result<Portal> {
+    let p = n.start_actor(name, Some(component)).await.map_err(remote)?;
     p.run("add", args(&(1, 1))).map_err(remote)?.get().await.map_err(remote)?;
     Ok(p)
 }
 
 /// Sequential `portal.run` calls per second into one daemon.
-pub(crate) async fn call_rate(ctx: &Arc<ActorScope>, calls: u32, runs: usize) -> Result<f64> {
+pub(crate) async fn call_rate(ctx: &Arc<ActorScope>, component: &str, calls: u32, runs: usize) -> Result<f64> {
     let n = Nursery::open(ctx);
-    let p = daemon(&n, "calls").await?;
+    let p = daemon_of(&n, "calls", component).await?;
     let a = args(&(1, 2));
     let mut rates = Vec::new();
     for run in 0..=runs {
@@ -117,25 +127,7 @@ pub(crate) async fn stream_rates(ctx: &Arc<ActorScope>, plan: &Plan) -> Result<(
     let me = ("bench", "bench");
     let n = Nursery::open(ctx);
     let p = daemon(&n, "peer").await?;
-    let mut rates = Vec::new();
-    for run in 0..=plan.runs.min(5) {
-        let (c, _) = p.open_context("echo-ctx", args(&[0]), me).await.map_err(remote)?;
-        let mut s = c.open_stream().map_err(remote)?;
-        let msg = cbor_bytes(&7u32);
-        let t = Instant::now();
-        for _ in 0..plan.round_trips {
-            s.core().send(msg.clone()).await.map_err(remote)?;
-            s.recv().await.map_err(remote)?.ok_or_else(|| anyhow!("echo ended early"))?;
-        }
-        if run > 0 {
-            rates.push(plan.round_trips as f64 / t.elapsed().as_secs_f64());
-        }
-        s.core().close();
-        if !matches!(c.result().await, ContextOutcome::Returned(_)) {
-            bail!("echo-ctx did not return");
-        }
-    }
-    let ping = median(rates);
+    let ping = ping_rate(&p, plan).await?;
     let mut rates = Vec::new();
     for _ in 0..3 {
         let (c, _) = p.open_context("produce", args(&[plan.one_way]), me).await.map_err(remote)?;
@@ -155,6 +147,72 @@ pub(crate) async fn stream_rates(ctx: &Arc<ActorScope>, plan: &Plan) -> Result<(
     n.cancel().await;
     n.wait().await.map_err(remote)?;
     Ok((ping, median(rates)))
+}
+
+/// Context-stream ping-pong round trips per second with daemon `p`
+/// (whose `echo-ctx` echoes).
+pub(crate) async fn ping_rate(p: &Portal, plan: &Plan) -> Result<f64> {
+    let me = ("bench", "bench");
+    let mut rates = Vec::new();
+    for run in 0..=plan.runs.min(5) {
+        let (c, _) = p.open_context("echo-ctx", args(&[0]), me).await.map_err(remote)?;
+        let mut s = c.open_stream().map_err(remote)?;
+        let msg = cbor_bytes(&7u32);
+        let t = Instant::now();
+        for _ in 0..plan.round_trips {
+            s.core().send(msg.clone()).await.map_err(remote)?;
+            s.recv().await.map_err(remote)?.ok_or_else(|| anyhow!("echo ended early"))?;
+        }
+        if run > 0 {
+            rates.push(plan.round_trips as f64 / t.elapsed().as_secs_f64());
+        }
+        s.core().close();
+        if !matches!(c.result().await, ContextOutcome::Returned(_)) {
+            bail!("echo-ctx did not return");
+        }
+    }
+    Ok(median(rates))
+}
+
+/// Calls per second into one daemon of `component` from `callers`
+/// concurrent callers keeping `in_flight` calls each in flight.
+pub(crate) async fn concurrent_call_rate(
+    ctx: &Arc<ActorScope>,
+    component: &str,
+    (callers, in_flight): (usize, usize),
+    calls: u32,
+    runs: usize,
+) -> Result<f64> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let n = Nursery::open(ctx);
+    let p = daemon_of(&n, "server", component).await?;
+    let per_caller = calls as usize / callers;
+    let mut rates = Vec::new();
+    for run in 0..=runs {
+        let t = Instant::now();
+        let caller = |p: Portal| async move {
+            let mut pending = FuturesUnordered::new();
+            let mut sent = 0;
+            while sent < per_caller || !pending.is_empty() {
+                while sent < per_caller && pending.len() < in_flight {
+                    pending.push(p.run("add", args(&(1, 2))).map_err(remote)?.get());
+                    sent += 1;
+                }
+                if let Some(r) = pending.next().await {
+                    r.map_err(remote)?;
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        let all = futures::future::join_all((0..callers).map(|_| caller(p.clone()))).await;
+        all.into_iter().collect::<Result<Vec<_>>>()?;
+        if run > 0 {
+            rates.push((per_caller * callers) as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    n.cancel().await;
+    n.wait().await.map_err(remote)?;
+    Ok(median(rates))
 }
 
 /// A `key: N kB` line of `/proc/<pid>/<file>`, in MB.

@@ -22,6 +22,8 @@ tractor::aio_bindings!(
         export fail: async func(msg: string) -> result<_, error>;
         export fan-out: async func(n: u32) -> result<u64, error>;
         export watch: async func(ctx: borrow<context>, until: u64) -> result<u64, error>;
+        export echo-ctx: async func(ctx: borrow<context>, first: s64) -> result<u32, error>;
+        export add: async func(a: s64, b: s64) -> s64;
     }
 "#
 );
@@ -80,6 +82,22 @@ impl Guest for Actor {
             Ok(total)
         })
         .await
+    }
+
+    async fn echo_ctx(ctx: &Context, first: i64) -> Result<u32, Error> {
+        let ctx = aio::callee(ctx);
+        ctx.started(&(first + 1))?;
+        let stream = ctx.open_stream()?;
+        let mut count = 0;
+        while let Some(v) = stream.receive::<tractor::Value>().await? {
+            stream.send(&v).await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn add(a: i64, b: i64) -> i64 {
+        a + b
     }
 
     async fn watch(ctx: &Context, until: u64) -> Result<u64, Error> {
