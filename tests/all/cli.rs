@@ -429,3 +429,16 @@ fn feed_service_subscribers_see_the_state_the_writers_change() {
         }
     }
 }
+
+#[test]
+fn asyncio_echo_runs_a_python_asyncio_actor() {
+    let _shared = crate::common::shared();
+    for backend in Backend::ALL {
+        let (out, _) = run_example("asyncio_echo", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{backend:?}: {text}\n{}", stderr(&out));
+        assert!(text.contains("1000 messages echoed through an asyncio queue and task"), "{text}");
+        let rate = text.lines().find_map(|l| l.split("mean round trip rate (Hz): ").nth(1)).expect("a rate");
+        assert!(rate.trim().parse::<f64>().expect("a number") > 0.0, "{text}");
+    }
+}
