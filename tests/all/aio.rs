@@ -120,3 +120,57 @@ async fn a_task_that_never_yields_fails_the_actor_by_name() {
     assert_no_leftovers(&tree.info.id);
 }
 }
+
+each_backend! {
+async fn a_trapping_task_fails_the_whole_actor() {
+    let tree = testbed_async();
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("trapper", Some("testbed-async")).await.unwrap();
+    assert_eq!(u64_of(p.run("incr", none()).unwrap().get().await.unwrap()), 1);
+    let e = p.run("trap", none()).unwrap().get().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Trap, "{e}");
+    // The instance is gone: the actor as a whole has failed.
+    let e = n.wait().await.unwrap_err();
+    assert!(e.to_string().contains("unreachable"), "{e}");
+    assert_no_leftovers(&tree.info.id);
+}
+}
+
+/// A tree holding both testbeds: the sync one (0.1.0) and the async one.
+fn mixed() -> tractor_host::Tree {
+    static TREE: std::sync::OnceLock<tractor_host::Tree> = std::sync::OnceLock::new();
+    let t = TREE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tractor-mixed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sync, asynch) = (testbed(), testbed_async());
+        let path = |t: &tractor_host::Tree| t.manifest.components.values().next().unwrap().source.display().to_string();
+        let text = format!(
+            "[root]\ncomponent = \"testbed-async\"\nfunc = \"get\"\n\n\
+             [component.testbed]\nsource = {:?}\n\n[component.testbed-async]\nsource = {:?}\n",
+            path(&sync),
+            path(&asynch)
+        );
+        let m = tractor_host::Manifest::parse(&text, &dir.join("tractor.toml")).expect("manifest");
+        tractor_host::Tree::prepare(&m, crate::common::host_exe()).expect("both load")
+    });
+    let mut t = t.clone();
+    t.info.id = tractor_host::spawn::new_uid();
+    t.force_backend(crate::common::backend());
+    t
+}
+
+each_backend! {
+async fn sync_and_async_actors_interoperate_in_one_tree() {
+    let tree = mixed();
+    let n = Nursery::open(&tree.driver());
+    let p = n.start_actor("async", Some("testbed-async")).await.unwrap();
+    // An async actor spawns and calls a sync child, and an async one.
+    assert_eq!(p.run("add-via", cbor(&("testbed", 2, 3))).unwrap().get().await.unwrap(), cbor(&5));
+    assert_eq!(p.run("add-via", cbor(&("testbed-async", 4, 5))).unwrap().get().await.unwrap(), cbor(&9));
+    // A sync actor next to it, driven the same way.
+    let s = n.start_actor("sync", Some("testbed")).await.unwrap();
+    assert_eq!(s.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(), cbor(&2));
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+}
+}

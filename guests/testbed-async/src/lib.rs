@@ -24,6 +24,8 @@ tractor::aio_bindings!(
         export watch: async func(ctx: borrow<context>, until: u64) -> result<u64, error>;
         export echo-ctx: async func(ctx: borrow<context>, first: s64) -> result<u32, error>;
         export add: async func(a: s64, b: s64) -> s64;
+        export trap: async func();
+        export add-via: async func(component: string, a: s64, b: s64) -> result<s64, error>;
     }
 "#
 );
@@ -98,6 +100,19 @@ impl Guest for Actor {
 
     async fn add(a: i64, b: i64) -> i64 {
         a + b
+    }
+
+    async fn trap() {
+        panic!("the async testbed traps on purpose");
+    }
+
+    /// Spawn a child running `component` (sync or async) and call its `add`.
+    async fn add_via(component: String, a: i64, b: i64) -> Result<i64, Error> {
+        aio::open_nursery(async |n| {
+            let child = n.start_actor_of("other", Some(&component)).await?;
+            child.run::<i64, _>("add", &(a, b)).await
+        })
+        .await
     }
 
     async fn watch(ctx: &Context, until: u64) -> Result<u64, Error> {
