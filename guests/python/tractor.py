@@ -39,7 +39,12 @@ from componentize_py_types import Err
 
 from wit_world.imports import identity as _identity
 from wit_world.imports import log as _log
-from wit_world.imports import poll as _poll
+try:
+    from wit_world.imports import poll as _poll
+except ImportError:
+    # An asyncio actor's world (tractor:actor@0.2.0, see tractor_aio) has
+    # no pollables; it uses this module's errors and codec only.
+    _poll = None
 from wit_world.imports import runtime as _rt
 from wit_world.imports import types as _types
 

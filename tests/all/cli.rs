@@ -438,6 +438,7 @@ fn asyncio_echo_runs_a_python_asyncio_actor() {
         let text = stdout(&out);
         assert!(out.status.success(), "{backend:?}: {text}\n{}", stderr(&out));
         assert!(text.contains("1000 messages echoed through an asyncio queue and task"), "{text}");
+        assert!(text.contains("asyncio.gather over 3 children's calls: 6"), "{text}");
         let rate = text.lines().find_map(|l| l.split("mean round trip rate (Hz): ").nth(1)).expect("a rate");
         assert!(rate.trim().parse::<f64>().expect("a number") > 0.0, "{text}");
     }

@@ -5,15 +5,26 @@ checkpoints."""
 
 import asyncio
 
-import cbor2
+import tractor_aio as tractor
 import wit_world
-from wit_world.imports import runtime
 
 
 class WitWorld(wit_world.WitWorld):
-    async def echo(self, ctx: runtime.Context) -> int:
+    async def add(self, a: int, b: int) -> int:
+        return a + b
+
+    @tractor.fallible
+    async def gather(self, n: int) -> int:
+        async with tractor.open_nursery() as nursery:
+            children = await asyncio.gather(*(nursery.start_actor(f"adder_{i}") for i in range(n)))
+            sums = await asyncio.gather(*(c.run("add", i, i) for i, c in enumerate(children)))
+            return sum(sums)
+
+    @tractor.fallible
+    async def echo(self, ctx) -> int:
         # The context is ours (`own`): dropped when this returns.
-        ctx.started(cbor2.dumps(None))
+        ctx = tractor.callee(ctx)
+        ctx.started(None)
         stream = ctx.open_stream()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -25,9 +36,7 @@ class WitWorld(wit_world.WitWorld):
             return sent
 
         task = asyncio.create_task(sender())
-        while True:
-            msg = await stream.receive()
+        async for msg in stream:
             await queue.put(msg)
-            if msg is None:
-                break
+        await queue.put(None)
         return await task

@@ -57,6 +57,7 @@ const RUST_SDK: &[(&str, &str)] = &[
 
 const PYTHON_HELPERS: &[(&str, &str)] = &[
     ("tractor/python/tractor.py", include_str!("../../../guests/python/tractor.py")),
+    ("tractor/python/tractor_aio.py", include_str!("../../../guests/python/tractor_aio.py")),
     ("tractor/python/build.sh", include_str!("../../../guests/python/build.sh")),
     ("tractor/python/install.sh", include_str!("../../../guests/python/install.sh")),
 ];

@@ -22,6 +22,8 @@ impl Guest for Root {
     async fn main(rounds: u32) -> Result<(), Error> {
         aio::open_nursery(async |n| {
             let echo = n.start_actor_of("aio_echo", Some("echo")).await?;
+            let total: i64 = echo.run("gather", &(3u32,)).await?;
+            println!("asyncio.gather over 3 children's calls: {total}");
             let (ctx, ()) = echo.open_context::<(), _>("echo", &()).await?;
             let stream = ctx.open_stream()?;
             let start = Instant::now();
