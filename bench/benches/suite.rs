@@ -12,6 +12,7 @@ fn main() {
         backends: tractor_host::spawn::Backend::ALL.to_vec(),
         testbed: repo.join("guests/testbed"),
         testbed_async: repo.join("guests/testbed-async"),
+        python_async: repo.join("examples/asyncio_echo"),
         host_exe: env!("CARGO_BIN_EXE_tractor-bench").into(),
         only: Vec::new(),
     };

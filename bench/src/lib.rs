@@ -50,6 +50,9 @@ pub struct Options {
     /// The async testbed manifest (`tractor:actor@0.2.0`), for the `async`
     /// section.
     pub testbed_async: PathBuf,
+    /// A manifest with a Python asyncio component `echo` (exporting `add`),
+    /// for its warm start in the `async` section.
+    pub python_async: PathBuf,
     /// The binary actors run: `tractor-host`, or any that calls
     /// `tractor_host::init` (this suite's own binaries do).
     pub host_exe: PathBuf,
@@ -118,6 +121,14 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
     let async_tree = if want("async") {
         let m = tractor_host::Manifest::load(&opts.testbed_async)
             .with_context(|| format!("the async section needs the async testbed ({})", opts.testbed_async.display()))?;
+        Some(Tree::prepare(&m, opts.host_exe.clone())?)
+    } else {
+        None
+    };
+    let python_tree = if want("async") {
+        let m = tractor_host::Manifest::load(&opts.python_async).with_context(|| {
+            format!("the async section needs a Python asyncio actor ({})", opts.python_async.display())
+        })?;
         Some(Tree::prepare(&m, opts.host_exe.clone())?)
     } else {
         None
@@ -269,6 +280,14 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                         .against(ms(sync_spawn))
                         .floor(Some(Floor::AtMost(1.2 * ms(sync_spawn)))),
                 );
+            }
+            if let Some(ptree) = &python_tree {
+                let mut ptree = ptree.clone();
+                ptree.force_backend(backend);
+                ptree.info.id = tractor_host::spawn::new_uid();
+                let (ready, first) = warm_start(&ptree.driver(), "echo", plan.runs.min(5)).await?;
+                emit(Figure::new("python asyncio actor: spawn -> ready (load + instantiate)", b, ms(ready), "ms"));
+                emit(Figure::new("python asyncio actor: ready -> first call answered", b, ms(first), "ms"));
             }
             Ok(())
         })?;

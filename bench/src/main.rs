@@ -27,6 +27,9 @@ struct Cli {
     /// The async testbed manifest (the `async` section).
     #[arg(long, default_value = "guests/testbed-async")]
     testbed_async: PathBuf,
+    /// A manifest with a Python asyncio component `echo` (the `async` section).
+    #[arg(long, default_value = "examples/asyncio_echo")]
+    python_async: PathBuf,
     /// Only this section (repeatable): spawn, calls, streams, rss, primes, many.
     #[arg(long, value_name = "SECTION", value_parser = clap::builder::PossibleValuesParser::new(tractor_bench::SECTIONS))]
     only: Vec<String>,
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         backends,
         testbed: cli.testbed,
         testbed_async: cli.testbed_async,
+        python_async: cli.python_async,
         host_exe,
         only: cli.only,
     };
