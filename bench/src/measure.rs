@@ -399,14 +399,17 @@ pub(crate) fn pipe_round_trips(exe: &std::path::Path, count: u32) -> Result<f64>
 }
 
 /// A daemon of `component`'s warm start, medians of `runs`: spawn until it
-/// is ready (process, component load, instantiation), then its first call
-/// (`add`).
+/// reports ready (process, component load, instantiation), then its first
+/// call (`add`).
 pub(crate) async fn warm_start(ctx: &Arc<ActorScope>, component: &str, runs: usize) -> Result<(Duration, Duration)> {
     let (mut ready, mut first) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let n = Nursery::open(ctx);
         let t = Instant::now();
         let p = n.start_actor("warm", Some(component)).await.map_err(remote)?;
+        if !p.child().wait_ready().await {
+            bail!("actor `warm` ({component}) exited before it was ready");
+        }
         let up = t.elapsed();
         p.run("add", args(&(1, 2))).map_err(remote)?.get().await.map_err(remote)?;
         first.push(t.elapsed() - up);

@@ -35,6 +35,8 @@ pub struct ChildActor {
     pub(super) state: Mutex<ChildState>,
     pub(super) result: watch::Sender<Option<CallResult>>,
     pub(super) exited: watch::Sender<bool>,
+    /// Set once it reported `Ready` (its component loaded and instantiated).
+    pub(super) ready: watch::Sender<bool>,
     pub(super) grace: Duration,
     pub(super) killer: Killer,
     pub(super) backend: Backend,
@@ -221,6 +223,16 @@ impl ChildActor {
         let mut rx = self.exited.subscribe();
         let _ = rx.wait_for(|e| *e).await;
     }
+
+    /// Wait until it has reported ready (its component loaded and
+    /// instantiated) or has exited, whichever is first; true if ready.
+    pub async fn wait_ready(&self) -> bool {
+        let (mut ready, mut exited) = (self.ready.subscribe(), self.exited.subscribe());
+        tokio::select! {
+            r = ready.wait_for(|r| *r) => r.is_ok(),
+            _ = exited.wait_for(|e| *e) => *self.ready.borrow(),
+        }
+    }
 }
 
 /// Route the child's messages until its pipe closes, then reap it and
@@ -236,7 +248,9 @@ pub(super) async fn supervise(
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     loop {
         match wire::read_msg(&mut read).await {
-            Ok(Msg::Ready { .. }) => {}
+            Ok(Msg::Ready { .. }) => {
+                child.ready.send_replace(true);
+            }
             Ok(Msg::Return { id, value }) => settle(&child, id, Ok(value)),
             Ok(Msg::CallFailed { id, error }) => settle(&child, id, Err(error)),
             Ok(Msg::Failed { error }) => {

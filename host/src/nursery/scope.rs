@@ -313,6 +313,7 @@ pub(super) async fn spawn_child(
         state: Mutex::new(ChildState::default()),
         result: watch::channel(None).0,
         exited: watch::channel(false).0,
+        ready: watch::channel(false).0,
         grace: actor.tree.grace,
         killer: spawned.process.killer(),
         backend,
