@@ -383,15 +383,23 @@ class open_nursery:
             try:
                 n.wait()
             except TractorError as w:
-                if ev is None:
-                    raise w from None
-                # No real failure is lost: see merge_failures.
-                merged = merge_failures(ev, w)
-                if merged is not ev:
-                    raise merged from None
+                instead = closing_failure(ev, w)
+                if instead is not None:
+                    raise instead from None
             return False
         finally:
             n._inner.__exit__(None, None, None)
+
+
+def closing_failure(body, closed):
+    """What a nursery block whose closing failed with `closed` raises instead
+    of what its body raised (`body`, or None), if anything: `closed` when the
+    body succeeded, else their merge when it adds something. No real failure
+    is lost: see merge_failures."""
+    if body is None:
+        return closed
+    merged = merge_failures(body, closed)
+    return None if merged is body else merged
 
 
 def merge_failures(body, closed):

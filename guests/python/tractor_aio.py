@@ -28,7 +28,7 @@ import traceback as _traceback
 from componentize_py_types import Err
 
 from tractor import (ContextCancelled, Error, ErrorKind, SpawnBackend, SpawnOptions, TractorError,
-                     decode, encode, encode_args, merge_failures, new_error, render, to_error)
+                     closing_failure, decode, encode, encode_args, new_error, render, to_error)
 from wit_world.imports import identity as _identity
 from wit_world.imports import runtime as _rt
 
@@ -159,11 +159,9 @@ class open_nursery:
         try:
             await n.wait()
         except TractorError as w:
-            if ev is None:
-                raise w from None
-            merged = merge_failures(ev, w)
-            if merged is not ev:
-                raise merged from None
+            instead = closing_failure(ev, w)
+            if instead is not None:
+                raise instead from None
         return False
 
 
