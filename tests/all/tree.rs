@@ -209,6 +209,21 @@ async fn a_cancelled_nursery_still_reports_every_real_failure() {
 }
 
 each_backend! {
+async fn a_failure_computed_while_cancelled_is_still_reported() {
+    // Once cancelled, the worker computes in wasm for 50 ms (reading the
+    // clock as it goes) and then fails: it is unwinding, not spinning, so
+    // it must not be interrupted before its failure is reported.
+    let tree = testbed();
+    let n = Nursery::open(&tree.driver());
+    n.run_in_actor("worker", Some("testbed"), "work-then-fail", cbor(&("worker failed", 50))).await.unwrap();
+    n.cancel().await;
+    let e = n.wait().await.unwrap_err();
+    assert!(e.walk().iter().any(|x| x.actor_name == "worker" && x.message == "worker failed"), "{e}");
+    assert_no_leftovers(&tree.info.id);
+}
+}
+
+each_backend! {
 async fn an_unawaited_failure_interrupts_the_parent_and_cancels_siblings() {
     let start = Instant::now();
     let (r, _, id) = run_once("fail-unawaited", Value::Array(vec![])).await;

@@ -74,6 +74,7 @@ tractor::bindings!(
         export serve-once: func(ctx: borrow<context>, addr: string) -> result<string, error>;
         export listen-on: func(addr: option<string>) -> result<string, error>;
         export fail-on-cancel: func(msg: string, ms: u32) -> result<_, error>;
+        export work-then-fail: func(msg: string, ms: u32) -> result<_, error>;
         export leaves: func(prefix: string, n: u32, ms: u32, on-cancel: bool) -> result<_, error>;
         export why-cancelled: func(ctx: borrow<context>) -> result<string, error>;
     }
@@ -463,6 +464,20 @@ impl Guest for Actor {
     fn fail_on_cancel(msg: String, ms: u32) -> Result<(), Error> {
         let _ = tractor::sleep_forever();
         let _ = tractor::sleep(Duration::from_millis(ms as u64));
+        Err(Error::new(msg))
+    }
+
+    /// Once cancelled, compute for `ms` (reading the clock as it goes),
+    /// then fail with `msg`: unwinding that takes a while of wasm.
+    fn work_then_fail(msg: String, ms: u32) -> Result<(), Error> {
+        let _ = tractor::sleep_forever();
+        let until = std::time::Instant::now() + Duration::from_millis(ms as u64);
+        let mut x = 0u64;
+        while std::time::Instant::now() < until {
+            for _ in 0..1000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
         Err(Error::new(msg))
     }
 

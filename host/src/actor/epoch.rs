@@ -2,7 +2,7 @@
 //! epoch while (and only while) some store runs wasm, so a spinning guest
 //! can yield to the actor's other tasks and be interrupted.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use wasmtime::{CallHook, Engine, Store};
@@ -80,13 +80,18 @@ impl Ticker {
         Ticker { shared }
     }
 
-    /// Track `store`'s entries into and exits from wasm.
-    pub(super) fn watch<T: 'static>(&self, store: &mut Store<T>) {
+    /// Track `store`'s entries into and exits from wasm (counting its
+    /// calls into the host for `unwind`).
+    pub(super) fn watch<T: 'static>(&self, store: &mut Store<T>, unwind: &Unwind) {
+        let host_calls = unwind.host_calls.clone();
         let in_wasm = Arc::new(AtomicBool::new(false));
         self.shared.stores.lock().unwrap().push(Arc::downgrade(&in_wasm));
         let shared = self.shared.clone();
         store.call_hook(move |_, hook| {
             let entering = matches!(hook, CallHook::CallingWasm | CallHook::ReturningFromHost);
+            if matches!(hook, CallHook::CallingHost) {
+                host_calls.fetch_add(1, Ordering::Relaxed);
+            }
             // SeqCst pairs with the ticker's `parked` handshake (Dekker-style).
             in_wasm.store(entering, Ordering::SeqCst);
             if entering && shared.parked.load(Ordering::SeqCst) {
@@ -101,3 +106,60 @@ impl Ticker {
 /// Set when the guest must stop running wasm; the epoch callback then
 /// traps it at its next loop back-edge or call.
 pub type InterruptFlag = Arc<AtomicBool>;
+
+/// How much CPU time a cancelled guest may spend in wasm without calling
+/// into the host before it is interrupted. Unwinding from a `cancelled`
+/// checkpoint (or returning the real failure a nursery reported) takes
+/// microseconds of CPU; a guest that spins does not call the host at all.
+/// CPU time, not wall time: a guest descheduled on a loaded machine while
+/// it unwinds must not lose the failure it is about to report.
+pub const UNWIND_CPU: Duration = Duration::from_millis(10);
+
+/// Decides, at each epoch tick of a cancelled guest, whether it is still
+/// unwinding or spinning: it is spinning once it has run [`UNWIND_CPU`] of
+/// this thread's CPU time since it last called into the host.
+#[derive(Clone, Default)]
+pub struct Unwind {
+    /// The store's calls into the host (imports and libcalls, the epoch
+    /// callback's own included), counted by the call hook.
+    host_calls: Arc<AtomicU64>,
+    /// `host_calls` at the previous tick.
+    seen: u64,
+    /// Thread CPU time when the guest was first found running wasm after its
+    /// last host call (while interrupted); `None` until then.
+    since: Option<Duration>,
+}
+
+impl Unwind {
+    /// At an epoch tick: true if the guest, `interrupted`, has spent its
+    /// allowance of CPU time in wasm without calling the host.
+    pub fn spinning(&mut self, interrupted: bool) -> bool {
+        let calls = self.host_calls.load(Ordering::Relaxed);
+        // This tick is itself one call into the host (a libcall).
+        let called = calls.wrapping_sub(self.seen) > 1;
+        self.seen = calls;
+        if !interrupted {
+            self.since = None;
+            return false;
+        }
+        let now = thread_cpu_time();
+        match self.since {
+            Some(since) if !called => now.saturating_sub(since) >= UNWIND_CPU,
+            _ => {
+                self.since = Some(now);
+                false
+            }
+        }
+    }
+}
+
+/// CPU time the calling thread has used (the actor's thread: wasm runs on
+/// fibers of it).
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to write to.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

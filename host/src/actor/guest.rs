@@ -1,7 +1,7 @@
 //! One component instance in one store: loading it and calling its exports
 //! with CBOR arguments typed by the export's own signature.
 
-use super::epoch::{InterruptFlag, Ticker, TICK};
+use super::epoch::{InterruptFlag, Ticker, Unwind, TICK};
 use super::imports::convert::WitError;
 use super::imports::{ActorState, ContextRes};
 use super::link::linked;
@@ -69,24 +69,28 @@ impl GuestTemplate {
         })
     }
 
-    /// A fresh instance in a fresh store; `interrupt` stops it running wasm.
-    pub async fn instantiate(&self, state: ActorState, interrupt: Vec<InterruptFlag>) -> Result<Guest, RemoteError> {
+    /// A fresh instance in a fresh store; `interrupt` stops it running wasm
+    /// (a cancelled one once it spins, see [`Unwind`]), `stuck` at once.
+    pub async fn instantiate(
+        &self,
+        state: ActorState,
+        interrupt: Vec<InterruptFlag>,
+        stuck: Option<InterruptFlag>,
+    ) -> Result<Guest, RemoteError> {
         let name = state.actor.me.name.clone();
         let uid = state.actor.me.uid.clone();
         let mut store = Store::new(&self.engine, state);
-        self.ticker.watch(&mut store);
+        let mut unwind = Unwind::default();
+        self.ticker.watch(&mut store, &unwind);
         store.set_epoch_deadline(1);
         store.limiter(|s| &mut s.limiter);
-        // Interrupted wasm gets one more tick to unwind (say, from the
-        // `cancelled` a checkpoint just returned) and traps at the next.
-        let mut strikes = 0;
         let budget = self.cpu_budget;
         store.epoch_deadline_callback(move |mut cx| {
-            if interrupt.iter().any(|f| f.load(Ordering::Relaxed)) {
-                strikes += 1;
-                if strikes > 1 {
-                    return Err(Trap::Interrupt.into());
-                }
+            // Interrupted wasm may still unwind (say, from the `cancelled`
+            // a checkpoint just returned); wasm that spins is trapped.
+            let interrupted = interrupt.iter().any(|f| f.load(Ordering::Relaxed));
+            if unwind.spinning(interrupted) || stuck.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+                return Err(Trap::Interrupt.into());
             }
             // Each tick that finds this store in wasm is TICK of CPU time.
             if let Some((ticks, ms)) = budget {

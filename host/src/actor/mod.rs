@@ -235,7 +235,7 @@ impl Actor {
         let res = ContextRes::callee(callee.clone(), self.scope.cancel.clone());
         let outcome = match self
             .template
-            .instantiate(self.state(Some(callee.clone())), vec![self.interrupt.clone(), own_flag])
+            .instantiate(self.state(Some(callee.clone())), vec![self.interrupt.clone(), own_flag], None)
             .await
         {
             Ok(mut guest) => {
@@ -333,8 +333,8 @@ async fn serve(
         stuck: Default::default(),
         stuck_task: Mutex::new(None),
     });
-    let flags = vec![actor.interrupt.clone(), actor.stuck.clone()];
-    let mut guest = match actor.template.instantiate(actor.state(None), flags).await {
+    let stuck = Some(actor.stuck.clone());
+    let mut guest = match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()], stuck).await {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -398,7 +398,7 @@ async fn serve(
             // A call abandoned because its caller cancelled it: serve on
             // with a fresh instance.
             if call.token.is_cancelled() && !scope.cancel.is_cancelled() {
-                match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()]).await {
+                match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()], None).await {
                     Ok(fresh) => {
                         guest = fresh;
                         continue;
