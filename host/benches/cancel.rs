@@ -43,7 +43,7 @@ fn main() {
                         let (_ctx, _) =
                             p.open_context(func, ciborium::Value::Array(vec![]), ("bench", "b")).await.unwrap();
                         let t = Instant::now();
-                        p.cancel_actor("bench").await;
+                        p.cancel_actor("bench").await.expect("a child");
                         let took = t.elapsed();
                         n.wait().await.unwrap();
                         took

@@ -49,6 +49,7 @@ mod actor;
 mod check;
 mod component;
 mod context;
+mod discovery;
 mod error;
 mod framing;
 mod manifest;
@@ -63,6 +64,7 @@ pub use actor::run_thread;
 pub use check::{check, Problem, Report};
 pub use component::Model;
 pub use context::{Receiver, WINDOW};
+pub use discovery::{Registrar, DRIVER_UID};
 pub use error::{ErrorKind, RemoteError};
 pub use manifest::{parse_duration, BuildSpec, ComponentSpec, Manifest, ManifestError, RootSpec};
 pub use nursery::{

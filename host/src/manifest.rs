@@ -88,6 +88,14 @@ pub struct ComponentSpec {
     pub grants: crate::sandbox::Grants,
     /// How actors running it are started (`[component.x] spawn`).
     pub spawn: Option<crate::spawn::Backend>,
+    /// Whether its actors are registered, to be found by name
+    /// (`[component.x] discoverable`, default true).
+    pub discoverable: bool,
+}
+
+/// An actor name with `*` wildcards.
+fn valid_pattern(p: &str) -> bool {
+    !p.is_empty() && p.split('*').all(|part| part.is_empty() || valid_name(part))
 }
 
 /// One `[component.<name>.build]` table.
@@ -144,6 +152,7 @@ struct RawComponent {
     limits: Option<RawLimits>,
     grants: Option<RawGrants>,
     spawn: Option<String>,
+    discoverable: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +168,8 @@ struct RawGrants {
     connect: Vec<String>,
     #[serde(default)]
     bind: Vec<String>,
+    #[serde(default)]
+    discover: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +311,15 @@ impl Manifest {
                         args: g.args,
                         connect: rules(g.connect, "connect")?,
                         bind: rules(g.bind, "bind")?,
+                        discover: match g.discover.iter().position(|d| !valid_pattern(d)) {
+                            Some(i) => {
+                                return Err(err(format!(
+                                    "`{key}.grants.discover[{i}]`: `{}` is not an actor name pattern (letters, digits, '-', '_', '.', and '*' for any run of them)",
+                                    g.discover[i]
+                                )))
+                            }
+                            None => g.discover,
+                        },
                     }
                 }
             };
@@ -307,7 +327,8 @@ impl Manifest {
                 None => None,
                 Some(b) => Some(b.parse().map_err(|e| err(format!("`{key}.spawn`: {e}")))?),
             };
-            components.insert(name.clone(), ComponentSpec { name, source, build, limits, grants, spawn });
+            let discoverable = c.discoverable.unwrap_or(true);
+            components.insert(name.clone(), ComponentSpec { name, source, build, limits, grants, spawn, discoverable });
         }
 
         let root_name = raw.root.name.unwrap_or_else(|| "root".to_string());

@@ -146,7 +146,8 @@ fn mixed() -> tractor_host::Tree {
         let path = |t: &tractor_host::Tree| t.manifest.components.values().next().unwrap().source.display().to_string();
         let text = format!(
             "[root]\ncomponent = \"testbed-async\"\nfunc = \"get\"\n\n\
-             [component.testbed]\nsource = {:?}\n\n[component.testbed-async]\nsource = {:?}\n",
+             [component.testbed]\nsource = {:?}\n\n[component.testbed-async]\nsource = {:?}\n\n\
+             [component.testbed-async.grants]\ndiscover = [\"sync\"]\n",
             path(&sync),
             path(&asynch)
         );
@@ -170,6 +171,9 @@ async fn sync_and_async_actors_interoperate_in_one_tree() {
     // A sync actor next to it, driven the same way.
     let s = n.start_actor("sync", Some("testbed")).await.unwrap();
     assert_eq!(s.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(), cbor(&2));
+    // The async actor finds the sync one by name (discovery@0.2.0) and
+    // calls it over a peer link.
+    assert_eq!(p.run("find-and-add", cbor(&("sync", 3, 4))).unwrap().get().await.unwrap(), cbor(&(7, false)));
     n.wait().await.unwrap();
     assert_no_leftovers(&tree.info.id);
 }

@@ -24,7 +24,7 @@ fn open_fds() -> usize {
 async fn settled_fds(tree: &tractor_host::Tree) -> usize {
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("warm-up", Some("testbed")).await.unwrap();
-    p.cancel_actor("chaos").await;
+    p.cancel_actor("chaos").await.unwrap();
     n.wait().await.unwrap();
     open_fds()
 }
@@ -253,7 +253,7 @@ serial async fn cancelling_a_spinning_or_blocked_actor_is_prompt() {
         let p = n.start_actor(func, Some("testbed")).await.unwrap();
         let call = p.run(func, Value::Array(vec![])).unwrap();
         let start = Instant::now();
-        p.cancel_actor("chaos").await;
+        p.cancel_actor("chaos").await.unwrap();
         let took = start.elapsed();
         eprintln!("cancel -> exit of a {func} guest: {took:?}");
         assert!(took < Duration::from_secs(1), "{func}: {took:?}");
@@ -279,7 +279,7 @@ serial async fn an_actor_that_cannot_comply_is_killed_after_the_grace_period() {
     assert_eq!(p.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(), cbor(&2));
     signal(p.info().pid, libc::SIGSTOP);
     let start = Instant::now();
-    p.cancel_actor("chaos").await;
+    p.cancel_actor("chaos").await.unwrap();
     let took = start.elapsed();
     let e = p.run("add", cbor(&(1, 1))).unwrap_err();
     assert_eq!(e.kind, ErrorKind::ActorGone, "{e}");
@@ -300,7 +300,7 @@ serial async fn two_hundred_spawn_and_cancel_cycles_leak_nothing() {
     for i in 0..200 {
         let n = Nursery::open(&ctx);
         let p = n.start_actor(&format!("cycle_{i}"), Some("testbed")).await.unwrap();
-        p.cancel_actor("chaos").await;
+        p.cancel_actor("chaos").await.unwrap();
         n.wait().await.unwrap();
     }
     eprintln!("200 spawn+cancel cycles: {:?}", start.elapsed());

@@ -223,6 +223,10 @@ fn bad_manifests_name_the_file_and_key() {
             "`component.a.source`: file not found",
         ),
         ("[root]\ncomponent = \"a\"\n[component.a]\nsource = \"not-wasm.txt\"\n", "component `a`"),
+        (
+            "[root]\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n[component.a.grants]\ndiscover = [\"db\", \"../x\"]\n",
+            "`component.a.grants.discover[1]`: `../x` is not an actor name pattern",
+        ),
     ];
     std::fs::write(dir.join("a.wasm"), b"").unwrap();
     std::fs::write(dir.join("not-wasm.txt"), b"hello").unwrap();
@@ -441,5 +445,28 @@ fn asyncio_echo_runs_a_python_asyncio_actor() {
         assert!(text.contains("asyncio.gather over 3 children's calls: 6"), "{text}");
         let rate = text.lines().find_map(|l| l.split("mean round trip rate (Hz): ").nth(1)).expect("a rate");
         assert!(rate.trim().parse::<f64>().expect("a number") > 0.0, "{text}");
+    }
+}
+
+#[test]
+fn registry_workers_find_db_by_name_and_a_waiter_finds_late() {
+    let _shared = crate::common::shared();
+    for backend in Backend::ALL {
+        let (out, id) = run_example("registry", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{backend:?}: {text}\n{}", stderr(&out));
+        let db_uid = text.lines().find_map(|l| l.split("  db        uid ").nth(1)).expect("db is listed");
+        let db_uid = db_uid.split_whitespace().next().unwrap();
+        for i in 0..3 {
+            let line = format!(
+                "worker_{i}: 10 incr calls, squares 0..99 sum to 328350, from `db` (not a child, uid {db_uid})"
+            );
+            assert!(text.contains(&line), "{backend:?}: no `{line}` in\n{text}");
+        }
+        assert!(text.contains("waiter: found `late` once it started: 2 + 3 = 5"), "{text}");
+        assert!(text.contains("db counted 30 increments from the workers"), "{text}");
+        assert!(text.contains("late      uid ") && text.contains("spawned by root"), "{text}");
+        crate::common::assert_all_gone(&id);
+        crate::discovery::assert_no_peer_sockets(&id);
     }
 }

@@ -178,7 +178,7 @@ async fn cancelling_the_actor_cancels_every_open_context() {
     let (tree, n, p) = daemon("shared").await;
     let (a, _) = open(&p, "wait-for-cancel", cbor(&())).await.unwrap();
     let (b, _) = open(&p, "wait-for-cancel", cbor(&())).await.unwrap();
-    p.cancel_actor("the-canceller").await;
+    p.cancel_actor("the-canceller").await.unwrap();
     for ctx in [a, b] {
         assert_eq!(ctx.result().await, ContextOutcome::Cancelled { by: "the-canceller".into() });
     }

@@ -223,6 +223,11 @@ impl Raw {
 
     /// A raw testbed actor, given its `Start` and up (it sent `Ready`).
     async fn start(backend: tractor_host::spawn::Backend, name: &str) -> Raw {
+        Self::start_with(backend, name, None).await
+    }
+
+    /// [`Raw::start`], listening for peers on `peer` (address, token).
+    async fn start_with(backend: tractor_host::spawn::Backend, name: &str, peer: Option<(String, String)>) -> Raw {
         use tractor_host::wire::{Msg, StartActor};
         let tree = testbed();
         let Raw { mut spawned, _zygote: zygote, id } = Raw::spawn(backend, &tree.info.components).await;
@@ -238,6 +243,9 @@ impl Raw {
             tree_id: id.clone(),
             spawn: Default::default(),
             run: None,
+            peer_addr: peer.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+            token: peer.map(|p| p.1).unwrap_or_default(),
+            registry: false,
         };
         tractor_host::wire::write_msg(&mut spawned.link.tx, &Msg::Start(Box::new(start))).await.unwrap();
         assert!(matches!(tractor_host::wire::read_msg(&mut spawned.link.rx).await, Ok(Msg::Ready { .. })));
@@ -307,6 +315,104 @@ fn a_parent_breaking_the_protocol_gets_a_protocol_failure_naming_the_actor() {
                 assert_eq!(raw.spawned.process.wait().await, Exit::Code(65), "{name} ({backend})");
                 assert_no_leftovers(&raw.id);
             }
+        }
+    })
+}
+
+/// Connect to a peer listener as a finder would (written from
+/// `docs/protocol.md`): `Hello` with two pipe ends attached; our side of
+/// the link if it answered `Ready`, else its refusal.
+async fn peer_connect(addr: &str, token: &str) -> Result<tractor_host::spawn::Link, String> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    use std::os::fd::AsRawFd;
+    use std::os::linux::net::SocketAddrExt as _;
+    use tractor_host::wire::PeerMsg;
+    let conn = std::os::unix::net::UnixStream::connect_addr(
+        &std::os::unix::net::SocketAddr::from_abstract_name(addr.as_bytes()).unwrap(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (ours, theirs) = tractor_host::spawn::LinkFds::pair().unwrap();
+    let hello = PeerMsg::Hello { from_name: "intruder".into(), from_uid: "u-x".into(), token: token.into() };
+    let mut body = Vec::new();
+    ciborium::into_writer(&hello, &mut body).unwrap();
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend(body);
+    let fds = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()];
+    sendmsg::<UnixAddr>(
+        conn.as_raw_fd(),
+        &[std::io::IoSlice::new(&frame)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    drop(theirs);
+    conn.set_nonblocking(true).unwrap();
+    let mut conn = tokio::net::UnixStream::from_std(conn).unwrap();
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    conn.read_exact(&mut len).await.map_err(|e| format!("no answer: {e}"))?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    conn.read_exact(&mut body).await.unwrap();
+    match ciborium::from_reader::<PeerMsg, _>(&body[..]).unwrap() {
+        PeerMsg::Ready { .. } => Ok(ours.into_async().unwrap()),
+        PeerMsg::Refused { reason } => Err(reason),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_peer_listener_refuses_wrong_tokens_other_users_and_misbehaving_links() {
+    crate::common::run(async {
+        use tractor_host::spawn::Backend;
+        use tractor_host::wire::{read_msg, write_msg, CallRequest, Msg};
+        for backend in [Backend::Exec, Backend::Forkserver, Backend::Thread] {
+            let addr = format!("tractor-peer-test-{}", tractor_host::spawn::new_uid());
+            let token = "5eb63bbbe01eeed093cb22bb8f5acdc3".to_string();
+            let mut raw = Raw::start_with(backend, "target", Some((addr.clone(), token.clone()))).await;
+            // A wrong token, and one of the right length but not the same.
+            for wrong in ["", "5eb63bbbe01eeed093cb22bb8f5acdc4"] {
+                let refused = peer_connect(&addr, wrong).await.err().expect("a wrong token is refused");
+                assert!(refused.contains("wrong token"), "{backend}: {refused}");
+            }
+            // Another user is dropped unheard (SO_PEERCRED), before any Hello.
+            let script = format!(
+                "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\\0{addr}'); s.settimeout(30); \
+                 print(repr(s.recv(64)))"
+            );
+            let out = std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", &script])
+                .output()
+                .expect("setpriv and /usr/bin/python3");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "b''", "{backend}: {out:?}");
+            // A link that sends what only a parent may is dropped, alone.
+            let mut bad = peer_connect(&addr, &token).await.unwrap();
+            write_msg(&mut bad.tx, &Msg::Cancel { by: "intruder".into() }).await.unwrap();
+            assert!(read_msg(&mut bad.rx).await.is_err(), "{backend}: the link must be dropped");
+            // The target serves its parent and a good peer as before.
+            let mut good = peer_connect(&addr, &token).await.unwrap();
+            let call = |id| Msg::Call(CallRequest { id, func: "add".into(), args: crate::common::cbor(&(2, 3)) });
+            write_msg(&mut good.tx, &call(1)).await.unwrap();
+            assert_eq!(
+                read_msg(&mut good.rx).await.unwrap(),
+                Msg::Return { id: 1, value: crate::common::cbor(&5) },
+                "{backend}"
+            );
+            write_msg(&mut raw.spawned.link.tx, &call(1)).await.unwrap();
+            assert_eq!(
+                read_msg(&mut raw.spawned.link.rx).await.unwrap(),
+                Msg::Return { id: 1, value: crate::common::cbor(&5) }
+            );
+            // Cancelled by its parent, it says goodbye to the peer, then exits.
+            write_msg(&mut raw.spawned.link.tx, &Msg::Cancel { by: "test".into() }).await.unwrap();
+            assert!(
+                matches!(read_msg(&mut good.rx).await, Ok(Msg::PeerClosing { .. })),
+                "{backend}: a peer hears PeerClosing"
+            );
+            assert!(raw.spawned.process.wait().await.success(), "{backend}");
+            let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+            assert!(!table.contains(&addr), "{backend}: the listener is gone");
+            assert_no_leftovers(&raw.id);
         }
     })
 }

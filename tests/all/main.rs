@@ -11,6 +11,7 @@ mod chaos;
 mod cli;
 mod compat;
 mod context;
+mod discovery;
 mod hostile;
 mod new;
 mod sandbox;

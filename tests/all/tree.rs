@@ -258,8 +258,8 @@ async fn calling_a_cancelled_actor_fails_at_once() {
     let tree = testbed();
     let n = Nursery::open(&tree.driver());
     let p = n.start_actor("d", Some("testbed")).await.unwrap();
-    p.cancel_actor("test").await;
-    p.cancel_actor("test").await; // idempotent
+    p.cancel_actor("test").await.unwrap();
+    p.cancel_actor("test").await.unwrap(); // idempotent
     let e = p.run("add", cbor(&(1, 2))).unwrap_err();
     assert_eq!(e.kind, ErrorKind::ActorGone, "{e}");
     n.wait().await.unwrap();
@@ -299,7 +299,7 @@ async fn a_spinning_guest_is_interrupted_on_cancel() {
     // The spinner only answers `add` after... never: prove it is spinning by
     // cancelling it and getting a prompt cancelled outcome.
     let start = Instant::now();
-    p.cancel_actor("test").await;
+    p.cancel_actor("test").await.unwrap();
     let took = start.elapsed();
     let e = spin.get().await.unwrap_err();
     assert!(e.is_cancelled() || e.kind == ErrorKind::ActorGone, "{e}");

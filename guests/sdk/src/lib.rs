@@ -38,6 +38,7 @@ use std::time::Duration;
 pub mod aio;
 mod codec;
 mod context;
+mod discovery;
 mod error;
 mod nursery;
 mod portal;
@@ -46,6 +47,7 @@ mod scope;
 
 pub use codec::{decode, encode_args, encode_value};
 pub use context::{callee, Callee, Context, ContextOutcome, Outcome, Stream};
+pub use discovery::{find_actor, find_actor_by_uid, query_actor, registry, wait_for_actor, Registered};
 pub use error::{kind_name, merge_failures};
 pub use nursery::{open_nursery, Nursery};
 pub use portal::{as_completed, AsCompleted, Call, Portal};
@@ -58,7 +60,7 @@ pub mod wit {
         world: "tractor:actor/imports",
         generate_all,
     });
-    pub use self::tractor::actor::{identity, log, runtime, types};
+    pub use self::tractor::actor::{discovery, identity, log, runtime, types};
     pub use self::wasi::io::poll;
 }
 
@@ -86,6 +88,7 @@ macro_rules! bindings {
                 "tractor:actor/identity@0.1.0": ::tractor::wit::identity,
                 "tractor:actor/runtime@0.1.0": ::tractor::wit::runtime,
                 "tractor:actor/log@0.1.0": ::tractor::wit::log,
+                "tractor:actor/discovery@0.1.0": ::tractor::wit::discovery,
                 "wasi:io/poll@0.2.12": ::tractor::wit::poll,
             },
         });

@@ -32,9 +32,15 @@ impl Portal {
         decode(&self.inner.result()?, "the actor's result")
     }
 
-    /// Cancel the child and wait for it to exit.
+    /// Cancel the child and wait for it to exit (`denied` for an actor
+    /// found through discovery).
     pub fn cancel_actor(&self) -> Result<()> {
         self.inner.cancel_actor()
+    }
+
+    /// True for a child of this actor's nurseries, false for a found actor.
+    pub fn is_child(&self) -> bool {
+        self.inner.is_child()
     }
 }
 

@@ -26,6 +26,7 @@ tractor::aio_bindings!(
         export add: async func(a: s64, b: s64) -> s64;
         export trap: async func();
         export add-via: async func(component: string, a: s64, b: s64) -> result<s64, error>;
+        export find-and-add: async func(name: string, a: s64, b: s64) -> result<tuple<s64, bool>, error>;
     }
 "#
 );
@@ -100,6 +101,13 @@ impl Guest for Actor {
 
     async fn add(a: i64, b: i64) -> i64 {
         a + b
+    }
+
+    /// Find `name` (awaiting the lookup) and call its `add`; also whether
+    /// the portal is a child's.
+    async fn find_and_add(name: String, a: i64, b: i64) -> Result<(i64, bool), Error> {
+        let p = aio::find_actor(&name).await?.ok_or_else(|| Error::new(format!("no actor named `{name}`")))?;
+        Ok((p.run("add", &(a, b)).await?, p.is_child()))
     }
 
     async fn trap() {

@@ -75,6 +75,15 @@ tractor::bindings!(
         export listen-on: func(addr: option<string>) -> result<string, error>;
         export fail-on-cancel: func(msg: string, ms: u32) -> result<_, error>;
         export work-then-fail: func(msg: string, ms: u32) -> result<_, error>;
+
+        export find-and-add: func(name: string, a: s64, b: s64) -> result<s64, error>;
+        export find-info: func(name: string) -> result<option<tuple<string, bool>>, error>;
+        export wait-and-add: func(name: string, a: s64, b: s64, ms: u32) -> result<s64, error>;
+        export find-and-cancel: func(name: string) -> result<string, error>;
+        export registry-names: func() -> result<list<string>, error>;
+        export find-and-sum: func(name: string, n: u32) -> result<u64, error>;
+        export hold-a-call: func(ctx: borrow<context>, name: string) -> result<string, error>;
+        export spawn-of: func(component: string) -> result<string, error>;
         export leaves: func(prefix: string, n: u32, ms: u32, on-cancel: bool) -> result<_, error>;
         export why-cancelled: func(ctx: borrow<context>) -> result<string, error>;
     }
@@ -467,6 +476,31 @@ impl Guest for Actor {
         Err(Error::new(msg))
     }
 
+    fn find_and_add(name: String, a: i64, b: i64) -> Result<i64, Error> {
+        discover::find_and_add(name, a, b)
+    }
+    fn find_info(name: String) -> Result<Option<(String, bool)>, Error> {
+        discover::find_info(name)
+    }
+    fn wait_and_add(name: String, a: i64, b: i64, ms: u32) -> Result<i64, Error> {
+        discover::wait_and_add(name, a, b, ms)
+    }
+    fn find_and_cancel(name: String) -> Result<String, Error> {
+        discover::find_and_cancel(name)
+    }
+    fn registry_names() -> Result<Vec<String>, Error> {
+        discover::registry_names()
+    }
+    fn find_and_sum(name: String, n: u32) -> Result<u64, Error> {
+        discover::find_and_sum(name, n)
+    }
+    fn hold_a_call(ctx: &Context, name: String) -> Result<String, Error> {
+        discover::hold_a_call(ctx, name)
+    }
+    fn spawn_of(component: String) -> Result<String, Error> {
+        discover::spawn_of(component)
+    }
+
     /// Once cancelled, compute for `ms` (reading the clock as it goes),
     /// then fail with `msg`: unwinding that takes a while of wasm.
     fn work_then_fail(msg: String, ms: u32) -> Result<(), Error> {
@@ -521,6 +555,7 @@ impl Guest for Actor {
     }
 }
 
+mod discover;
 mod extra;
 
 impl Actor {

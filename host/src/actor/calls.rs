@@ -88,6 +88,18 @@ impl Calls {
         }
     }
 
+    /// Cancel every call (queued or running) whose id `mine` picks: the
+    /// peer link they came over is gone.
+    pub fn cancel_where(&self, mine: impl Fn(u64) -> bool, by: &str) {
+        let ids: Vec<u64> = {
+            let book = self.book.lock().unwrap();
+            book.queued.iter().chain(book.running.keys()).copied().filter(|id| mine(*id)).collect()
+        };
+        for id in ids {
+            self.cancel(id, by);
+        }
+    }
+
     /// Start serving call `id`: its scope, or `None` if it was cancelled
     /// (and answered) while queued.
     pub fn begin(&self, id: u64) -> Option<Arc<CallScope>> {

@@ -2,7 +2,7 @@
 //! from a `.wasm`), linked against every import the host provides, once
 //! per process and shared by every actor of the process that runs it.
 
-use super::imports::tractor::actor::{identity, log, runtime, types};
+use super::imports::tractor::actor::{discovery, identity, log, runtime, types};
 use super::imports::ActorState;
 use crate::component::Model;
 use crate::error::{ErrorKind, RemoteError};
@@ -36,6 +36,7 @@ pub fn link(model: Model, component_name: &str, cwasm: &Path) -> Result<Linked, 
         .and_then(|_| identity::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
         .and_then(|_| runtime::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
         .and_then(|_| log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+        .and_then(|_| discovery::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
         .and_then(|_| if model == Model::Async { super::imports::aio::add_to_linker(&mut linker) } else { Ok(()) })
         .map_err(|e| (ErrorKind::Internal, format!("cannot set up host imports: {e:#}")))?;
     let mut exports = Vec::new();

@@ -13,6 +13,7 @@ mod calls;
 mod epoch;
 mod guest;
 mod link;
+mod peers;
 mod tasks;
 pub use link::{link, preload};
 pub mod imports;
@@ -144,14 +145,23 @@ pub async fn run_on(link: spawn::LinkFds, mut handed: spawn::Handed) -> i32 {
     };
 
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Msg>();
-    let writer = tokio::spawn(wire::pump(write, out_rx));
+    let peers = Arc::new(peers::PeerLinks::default());
+    let writer = {
+        let peers = peers.clone();
+        tokio::spawn(wire::pump_diverting(write, out_rx, move |m| peers.divert(m)))
+    };
 
-    let code = serve(start, &mut handed, read, out_tx).await;
+    let code = serve(start, &mut handed, read, out_tx, peers).await;
     let _ = writer.await;
     code
 }
 
-fn actor_scope(start: &StartActor, exe: std::path::PathBuf, folders: crate::sandbox::Folders) -> Arc<ActorScope> {
+fn actor_scope(
+    start: &StartActor,
+    exe: std::path::PathBuf,
+    folders: crate::sandbox::Folders,
+    out: &mpsc::UnboundedSender<Msg>,
+) -> Arc<ActorScope> {
     let grants = crate::sandbox::Grants { dirs: folders.grants(), ..start.grants.clone() };
     ActorScope::new(ScopeParts {
         me: ActorInfo {
@@ -174,6 +184,11 @@ fn actor_scope(start: &StartActor, exe: std::path::PathBuf, folders: crate::sand
         new_process_group: false,
         grants: Some(grants),
         folders,
+        bus: if start.registry {
+            crate::discovery::TreeBus::actor(out.clone())
+        } else {
+            crate::discovery::TreeBus::none()
+        },
     })
 }
 
@@ -205,6 +220,10 @@ struct Actor {
     stuck: InterruptFlag,
     /// That task's function and the grace it had.
     stuck_task: Mutex<Option<(String, Duration)>>,
+    /// Links from actors that found this one.
+    peers: Arc<peers::PeerLinks>,
+    /// Where a sync actor's context tasks run (each in an instance of its own).
+    context_set: Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Actor {
@@ -288,6 +307,7 @@ async fn serve(
     handed: &mut spawn::Handed,
     read: tokio::net::unix::pipe::Receiver,
     out: mpsc::UnboundedSender<Msg>,
+    peer_links: Arc<peers::PeerLinks>,
 ) -> i32 {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let who = (start.name.as_str(), start.uid.as_str());
@@ -303,7 +323,7 @@ async fn serve(
         Ok(f) => f,
         Err(e) => return fail(RemoteError::new(ErrorKind::SpawnFailed, e).with_actor(who.0, who.1)),
     };
-    let scope = actor_scope(&start, exe, folders);
+    let scope = actor_scope(&start, exe, folders, &out);
     let Some(entry) = start.components.iter().find(|c| c.name == start.component) else {
         return fail(
             RemoteError::new(ErrorKind::NoSuchComponent, format!("no component named `{}`", start.component))
@@ -332,16 +352,29 @@ async fn serve(
         context_tasks: is_async.then_some(context_tx),
         stuck: Default::default(),
         stuck_task: Mutex::new(None),
+        peers: peer_links,
+        context_set: Mutex::new(tokio::task::JoinSet::new()),
     });
     let stuck = Some(actor.stuck.clone());
     let mut guest = match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()], stuck).await {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
+    // Reachable by peers before anyone hears it is ready.
+    let listener = if start.peer_addr.is_empty() {
+        None
+    } else {
+        match peers::listen(&actor, &start.peer_addr, start.token.clone()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let why = format!("cannot listen for peers on `{}`: {e}", start.peer_addr);
+                return fail(RemoteError::new(ErrorKind::SpawnFailed, why).with_actor(who.0, who.1));
+            }
+        }
+    };
     let _ = out.send(Msg::Ready { pid: std::process::id() });
 
-    let context_tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-    let reader = tokio::spawn(read_parent(actor.clone(), read, context_tasks.clone()));
+    let reader = tokio::spawn(read_parent(actor.clone(), read));
 
     // Once cancelled, interrupt wasm that keeps running (see guest::Ticker).
     {
@@ -427,10 +460,17 @@ async fn serve(
     actor.calls.close(&mut call_rx, actor.calls.gone(&by));
     // Structured teardown: contexts end, then children, before we exit.
     scope.cancel_actor("its parent exiting");
-    let mut tasks = std::mem::take(&mut *context_tasks.lock().unwrap());
+    let mut tasks = std::mem::take(&mut *actor.context_set.lock().unwrap());
     while tasks.join_next().await.is_some() {}
     scope.cancel_all_children().await;
     drop(guest);
+    // Peers hear why we went, after every answer they were owed.
+    if let Some(l) = listener {
+        l.abort();
+    }
+    // By now the actor is cancelled (if only by itself, exiting).
+    let reason = scope.cancelled_error();
+    actor.peers.goodbye(&out, reason);
     // The reader holds a sender: stop it so the writer can drain and end.
     reader.abort();
     let _ = reader.await;
@@ -445,11 +485,7 @@ async fn serve(
 /// Route frames from the parent until it closes the pipe: calls are queued
 /// for the main instance, contexts get a task each, stream frames go to
 /// their context, a cancel or EOF cancels the actor.
-async fn read_parent(
-    actor: Arc<Actor>,
-    read: tokio::net::unix::pipe::Receiver,
-    tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
-) {
+async fn read_parent(actor: Arc<Actor>, read: tokio::net::unix::pipe::Receiver) {
     let scope = &actor.scope;
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     let broken = |why: String| {
@@ -461,59 +497,95 @@ async fn read_parent(
         scope.cancel_actor("a protocol error");
     };
     loop {
-        match wire::read_msg(&mut read).await {
-            Ok(Msg::Call(req)) => {
-                if actor.contexts.lock().unwrap().contains_key(&req.id) {
-                    break broken(format!("call id {} is an open context's", req.id));
-                }
-                if let Err(why) = actor.calls.arrive(req) {
-                    break broken(why);
-                }
+        let msg = match wire::read_msg(&mut read).await {
+            Ok(Msg::Cancel { by }) => {
+                scope.cancel_actor(&by);
+                continue;
             }
-            Ok(Msg::OpenContext(req)) => {
-                if actor.contexts.lock().unwrap().contains_key(&req.id) || actor.calls.in_flight(req.id) {
-                    break broken(format!("context id {} is already in flight", req.id));
-                }
-                let stream = StreamCore::new(req.id, actor.out.clone(), "the caller", (&scope.me.name, &scope.me.uid));
-                let callee = CalleeContext::new(req.id, stream, actor.out.clone());
-                actor.contexts.lock().unwrap().insert(req.id, callee.clone());
-                if scope.cancel.is_cancelled() {
-                    callee.cancel_by(&scope.cancelled_by.lock().unwrap().clone().unwrap_or_default(), None);
-                }
-                match &actor.context_tasks {
-                    Some(to_instance) => {
-                        if let Err(mpsc::error::SendError((_, callee))) = to_instance.send((req, callee)) {
-                            callee.done(ContextOutcome::Failed(actor.calls.gone("its parent")));
-                        }
-                    }
-                    None => {
-                        tasks.lock().unwrap().spawn(actor.clone().serve_context(req, callee));
-                    }
-                }
+            Ok(Msg::TreeResponse { id, resp }) => {
+                scope.bus.answered(id, resp);
+                continue;
             }
-            Ok(msg @ (Msg::CancelContext { .. } | Msg::Stream { .. } | Msg::Credit { .. } | Msg::StreamEnd { .. })) => {
-                let cid = match &msg {
-                    Msg::CancelContext { cid, .. }
-                    | Msg::Stream { cid, .. }
-                    | Msg::Credit { cid, .. }
-                    | Msg::StreamEnd { cid } => *cid,
-                    _ => unreachable!("matched above"),
-                };
-                let c = actor.contexts.lock().unwrap().get(&cid).cloned();
-                // Unknown ids are late frames for a context already ended.
-                if let Some(Err(why)) = c.map(|c| c.on_frame(msg)) {
-                    break broken(why);
-                }
-            }
-            Ok(Msg::Cancel { by }) => scope.cancel_actor(&by),
-            Ok(Msg::CancelCall { id, by }) => actor.calls.cancel(id, &by),
-            Ok(other) => break broken(format!("unexpected message {}", other.name())),
+            Ok(msg) => msg,
             Err(wire::FrameError::Closed) => {
                 scope.cancel_actor("parent exited");
                 break;
             }
             Err(e) => break broken(e.to_string()),
+        };
+        if let Err(why) = on_frame(&actor, msg, &peers::From::Parent) {
+            break broken(why);
         }
+    }
+}
+
+/// Handle one frame about calls and contexts, from the parent or a peer
+/// (whose ids are moved into its own namespace first). `Err` is a
+/// protocol error.
+fn on_frame(actor: &Arc<Actor>, mut msg: Msg, from: &peers::From) -> Result<(), String> {
+    let scope = &actor.scope;
+    match &mut msg {
+        Msg::Call(r) | Msg::OpenContext(r) => {
+            peers::check_id(r.id, from)?;
+            r.id = from.local(r.id);
+        }
+        Msg::CancelCall { id, .. } => {
+            peers::check_id(*id, from)?;
+            *id = from.local(*id);
+        }
+        Msg::CancelContext { cid, .. } | Msg::Stream { cid, .. } | Msg::Credit { cid, .. } | Msg::StreamEnd { cid } => {
+            peers::check_id(*cid, from)?;
+            *cid = from.local(*cid);
+        }
+        _ => {}
+    }
+    match msg {
+        Msg::Call(req) => {
+            if actor.contexts.lock().unwrap().contains_key(&req.id) {
+                return Err(format!("call id {} is an open context's", req.id & !peers::PEER_BIT));
+            }
+            actor.calls.arrive(req)
+        }
+        Msg::OpenContext(req) => {
+            if actor.contexts.lock().unwrap().contains_key(&req.id) || actor.calls.in_flight(req.id) {
+                return Err(format!("context id {} is already in flight", req.id & !peers::PEER_BIT));
+            }
+            let stream = StreamCore::new(req.id, actor.out.clone(), from.name(), (&scope.me.name, &scope.me.uid));
+            let callee = CalleeContext::new(req.id, stream, actor.out.clone());
+            actor.contexts.lock().unwrap().insert(req.id, callee.clone());
+            if scope.cancel.is_cancelled() {
+                callee.cancel_by(&scope.cancelled_by.lock().unwrap().clone().unwrap_or_default(), None);
+            }
+            match &actor.context_tasks {
+                Some(to_instance) => {
+                    if let Err(mpsc::error::SendError((_, callee))) = to_instance.send((req, callee)) {
+                        callee.done(ContextOutcome::Failed(actor.calls.gone("its parent")));
+                    }
+                }
+                None => drop(actor.context_set.lock().unwrap().spawn(actor.clone().serve_context(req, callee))),
+            }
+            Ok(())
+        }
+        msg @ (Msg::CancelContext { .. } | Msg::Stream { .. } | Msg::Credit { .. } | Msg::StreamEnd { .. }) => {
+            let cid = match &msg {
+                Msg::CancelContext { cid, .. }
+                | Msg::Stream { cid, .. }
+                | Msg::Credit { cid, .. }
+                | Msg::StreamEnd { cid } => *cid,
+                _ => unreachable!("matched above"),
+            };
+            let c = actor.contexts.lock().unwrap().get(&cid).cloned();
+            // Unknown ids are late frames for a context already ended.
+            match c.map(|c| c.on_frame(msg)) {
+                Some(Err(why)) => Err(why),
+                _ => Ok(()),
+            }
+        }
+        Msg::CancelCall { id, by } => {
+            actor.calls.cancel(id, &by);
+            Ok(())
+        }
+        other => Err(format!("unexpected message {}", other.name())),
     }
 }
 

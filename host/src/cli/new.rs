@@ -46,6 +46,7 @@ const RUST_SDK: &[(&str, &str)] = &[
     ("tractor/sdk/src/aio/notify.rs", include_str!("../../../guests/sdk/src/aio/notify.rs")),
     ("tractor/sdk/src/codec.rs", include_str!("../../../guests/sdk/src/codec.rs")),
     ("tractor/sdk/src/context.rs", include_str!("../../../guests/sdk/src/context.rs")),
+    ("tractor/sdk/src/discovery.rs", include_str!("../../../guests/sdk/src/discovery.rs")),
     ("tractor/sdk/src/error.rs", include_str!("../../../guests/sdk/src/error.rs")),
     ("tractor/sdk/src/nursery.rs", include_str!("../../../guests/sdk/src/nursery.rs")),
     ("tractor/sdk/src/portal.rs", include_str!("../../../guests/sdk/src/portal.rs")),

@@ -6,7 +6,7 @@ use super::info::{ActorInfo, CallResult};
 use crate::context::{CallerContext, StreamCore};
 use crate::error::{ErrorKind, RemoteError};
 use crate::spawn::{Backend, Killer, Process};
-use crate::wire::{self, CallRequest, ContextOutcome, Msg};
+use crate::wire::{self, CallRequest, ContextOutcome, Msg, TreeReq};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +31,8 @@ pub(super) struct ChildState {
 pub struct ChildActor {
     pub(super) info: ActorInfo,
     pub(super) run_once: bool,
+    /// Found through discovery rather than spawned: not ours to cancel.
+    pub(super) peer: bool,
     pub(super) tx: mpsc::UnboundedSender<Msg>,
     pub(super) state: Mutex<ChildState>,
     pub(super) result: watch::Sender<Option<CallResult>>,
@@ -46,6 +48,15 @@ impl std::fmt::Debug for ChildActor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChildActor").field("info", &self.info).finish()
     }
+}
+
+/// How a child is known to the tree's registrar: registered (if at all)
+/// when it reports ready, unregistered once reaped.
+pub(super) struct Registration {
+    pub(super) bus: Arc<crate::discovery::TreeBus>,
+    /// Its entry (one not discoverable is registered too, hidden, so that
+    /// its own lookups can be checked against its grants).
+    pub(super) entry: crate::wire::Entry,
 }
 
 /// Called once when a child has ended, with its final outcome.
@@ -243,14 +254,27 @@ pub(super) async fn supervise(
     writer: tokio::task::JoinHandle<()>,
     mut proc: Process,
     on_end: OnEnd,
+    registration: Registration,
 ) {
+    let Registration { bus, entry } = registration;
+    let mut registered = false;
     let mut failure: Option<RemoteError> = None;
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     loop {
         match wire::read_msg(&mut read).await {
             Ok(Msg::Ready { .. }) => {
+                // The spawner registers its child, once it can be called
+                // (before anyone hears it is ready).
+                if !registered {
+                    registered = true;
+                    bus.tell(TreeReq::Register(Box::new(entry.clone())));
+                }
                 child.ready.send_replace(true);
             }
+            Ok(Msg::TreeRequest { id, req }) => {
+                bus.forward(&child.info.uid, id, req, child.tx.clone());
+            }
+            Ok(Msg::TreeCancel { id }) => bus.withdraw(&child.info.uid, id),
             Ok(Msg::Return { id, value }) => settle(&child, id, Ok(value)),
             Ok(Msg::CallFailed { id, error }) => settle(&child, id, Err(error)),
             Ok(Msg::Failed { error }) => {
@@ -293,6 +317,12 @@ pub(super) async fn supervise(
         }
     }
     let status = proc.wait().await;
+    // Reaped: it and its subtree leave the registry, and what it waited
+    // for is withdrawn.
+    bus.child_gone(&child.info.uid);
+    if registered {
+        bus.tell(TreeReq::Unregister { uid: child.info.uid.clone() });
+    }
     // Close the child's pidfd and both ends of its link before anyone hears
     // the child is gone, so a nursery that has finished waiting holds no
     // descriptor for it.

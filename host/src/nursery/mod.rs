@@ -15,7 +15,9 @@
 //! child); this one, the nursery itself.
 
 mod child;
+mod discover;
 mod info;
+mod peer;
 mod portal;
 mod scope;
 

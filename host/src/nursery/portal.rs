@@ -87,8 +87,23 @@ impl Portal {
         })
     }
 
+    /// True for a child of this actor's nurseries; false for an actor
+    /// found through discovery.
+    pub fn is_child(&self) -> bool {
+        !self.child.peer
+    }
+
     /// The return value of a `run-in-actor` child.
     pub async fn result(&self) -> CallResult {
+        if self.child.peer {
+            return Err(self.child.err(
+                ErrorKind::BadArgs,
+                format!(
+                    "actor '{}' is not a child of '{}': it has no result for us (use run)",
+                    self.child.info.name, self.caller
+                ),
+            ));
+        }
         if !self.child.run_once {
             return Err(self.child.err(
                 ErrorKind::BadArgs,
@@ -98,9 +113,20 @@ impl Portal {
         self.child.outcome().await
     }
 
-    /// Cancel the child and wait for its process to exit.
-    pub async fn cancel_actor(&self, by: &str) {
-        self.child.cancel(by).await
+    /// Cancel the child and wait for its process to exit. `denied` for an
+    /// actor found through discovery: only its parent's nursery owns it.
+    pub async fn cancel_actor(&self, by: &str) -> Result<(), RemoteError> {
+        if self.child.peer {
+            return Err(self.child.err(
+                ErrorKind::Denied,
+                format!(
+                    "actor '{}' is not a child of '{}'; only its parent's nursery can cancel it",
+                    self.child.info.name, self.caller
+                ),
+            ));
+        }
+        self.child.cancel(by).await;
+        Ok(())
     }
 
     /// Open a 2-way context on export `func` of the child (whose first

@@ -2,8 +2,9 @@
 //! tree): its identity, cancel scope, capabilities and live children, and
 //! how it starts one child.
 
-use super::child::{supervise, ChildActor, ChildState, OnEnd, RUN_ONCE_ID};
+use super::child::{supervise, ChildActor, ChildState, OnEnd, Registration, RUN_ONCE_ID};
 use super::info::{ActorInfo, TreeInfo};
+use crate::discovery::{Registrar, TreeBus};
 use crate::error::{ErrorKind, RemoteError};
 use crate::sandbox::{Folders, Grants, LimitExceeded};
 use crate::spawn::forkserver::Zygote;
@@ -54,6 +55,12 @@ pub struct ActorScope {
     /// The tree's zygote, started on first need; only the tree's driver
     /// has one (actors get its address in their `StartActor`).
     pub(super) zygote: Option<tokio::sync::OnceCell<Result<Zygote, String>>>,
+    /// Where registrations and lookups go: the registrar (in the driver)
+    /// or up the parent link.
+    pub bus: Arc<TreeBus>,
+    /// Peer links this actor holds, by target uid (one per target, shared
+    /// by every portal to it).
+    pub(super) peers: Mutex<std::collections::HashMap<String, Weak<ChildActor>>>,
 }
 
 /// What an [`ActorScope`] is made of (the rest starts empty).
@@ -70,6 +77,8 @@ pub struct ScopeParts {
     pub grants: Option<Grants>,
     /// The folders of `grants`, open.
     pub folders: Folders,
+    /// Its end of the tree bus (see [`TreeBus::actor`]).
+    pub bus: TreeBus,
 }
 
 impl ActorScope {
@@ -83,8 +92,16 @@ impl ActorScope {
             depth: 0,
             component: String::new(),
         };
-        let parts =
-            ScopeParts { me, child_depth: 0, tree, new_process_group: true, grants: None, folders: Folders::default() };
+        let bus = TreeBus::driver(Arc::new(Registrar::default()));
+        let parts = ScopeParts {
+            me,
+            child_depth: 0,
+            tree,
+            new_process_group: true,
+            grants: None,
+            folders: Folders::default(),
+            bus,
+        };
         Self::build(parts, Some(Default::default()))
     }
 
@@ -106,7 +123,14 @@ impl ActorScope {
             children: Mutex::new(Vec::new()),
             teardowns: watch::channel(0).0,
             zygote,
+            bus: Arc::new(p.bus),
+            peers: Default::default(),
         })
+    }
+
+    /// The tree's registrar, if this is its driver.
+    pub fn registrar(&self) -> Option<&Arc<Registrar>> {
+        self.bus.registrar()
     }
 
     /// The spawn policy children of this actor get, with the zygote's
@@ -263,7 +287,10 @@ pub(super) async fn spawn_child(
     let entry = actor.tree.components.iter().find(|c| c.name == component).expect("checked above");
     // Never more than the spawner holds: the child gets the grants asked for
     // (by default, its component's), if the spawner has every one of them.
-    let asked = opts.grants.as_ref().unwrap_or(&entry.grants);
+    // WIT's `grants` has no `discover`: a narrowed child keeps its
+    // component's (still never more than ours).
+    let narrowed = opts.grants.map(|g| crate::sandbox::Grants { discover: entry.grants.discover.clone(), ..g });
+    let asked = narrowed.as_ref().unwrap_or(&entry.grants);
     let (mut grants, handed) = actor.grant_for_child(asked, name)?;
     let policy = actor.spawn_policy().await?;
     let backend = policy.choose(opts.backend, entry.spawn);
@@ -291,6 +318,22 @@ pub(super) async fn spawn_child(
         component: component.to_string(),
     };
     let run_once = run.is_some();
+    let token = crate::discovery::new_token();
+    let peer_addr = crate::discovery::peer_addr(&actor.tree.id, &info.uid);
+    let entry_of = crate::wire::Entry {
+        name: info.name.clone(),
+        uid: info.uid.clone(),
+        pid: info.pid,
+        host: String::new(),
+        depth: info.depth,
+        component: info.component.clone(),
+        parent_uid: if actor.grants.is_none() { String::new() } else { actor.me.uid.clone() },
+        peer_addr: peer_addr.clone(),
+        token: token.clone(),
+        discover: grants.discover.clone(),
+        backend: backend.to_string(),
+        discoverable: entry.discoverable,
+    };
     let start = StartActor {
         name: info.name.clone(),
         uid: info.uid.clone(),
@@ -303,12 +346,16 @@ pub(super) async fn spawn_child(
         tree_id: actor.tree.id.clone(),
         spawn: policy,
         run: run.map(|(func, args)| CallRequest { id: RUN_ONCE_ID, func, args }),
+        peer_addr,
+        token,
+        registry: true,
     };
     let (tx, rx) = mpsc::unbounded_channel();
     tx.send(Msg::Start(Box::new(start))).expect("receiver alive");
     let child = Arc::new(ChildActor {
         info,
         run_once,
+        peer: false,
         tx,
         state: Mutex::new(ChildState::default()),
         result: watch::channel(None).0,
@@ -325,6 +372,7 @@ pub(super) async fn spawn_child(
     }
     let crate::spawn::Link { rx: read, tx: write } = spawned.link;
     let writer = tokio::spawn(wire::pump(write, rx));
-    tokio::spawn(supervise(child.clone(), read, writer, spawned.process, on_end));
+    let registration = Registration { bus: actor.bus.clone(), entry: entry_of };
+    tokio::spawn(supervise(child.clone(), read, writer, spawned.process, on_end, registration));
     Ok(child)
 }

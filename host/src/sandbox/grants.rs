@@ -27,6 +27,9 @@ pub struct Grants {
     pub connect: Vec<AddrRule>,
     /// Addresses the guest may bind TCP sockets to (and listen on).
     pub bind: Vec<AddrRule>,
+    /// Names of actors the guest may find (`*` matches any run of
+    /// characters); none by default.
+    pub discover: Vec<String>,
 }
 
 /// One preopened folder.
@@ -242,13 +245,74 @@ impl Grants {
                 return Err(format!("{kind} {r}"));
             }
         }
+        if let Some(d) = self.discover.iter().find(|d| !parent.discover.iter().any(|p| glob_matches(p, d))) {
+            return Err(format!("discover {d}"));
+        }
         Ok(())
     }
+
+    /// The `discover` pattern that lets this actor find actors named
+    /// `name`, if any.
+    pub fn may_discover(&self, name: &str) -> Option<&str> {
+        self.discover.iter().find(|p| glob_matches(p, name)).map(String::as_str)
+    }
+}
+
+/// Does `text` match `pattern`, where `*` stands for any run of
+/// characters? A pattern used as `text` is covered by `pattern` exactly
+/// when it matches literally (its `*` then fall inside `pattern`'s).
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discover_patterns_match_and_nest() {
+        for (p, t, m) in [
+            ("db", "db", true),
+            ("db", "db2", false),
+            ("worker*", "worker", true),
+            ("worker*", "worker-7", true),
+            ("worker*", "db", false),
+            ("*", "anything", true),
+            ("a*b", "ab", true),
+            ("a*b", "axxb", true),
+            ("a*b", "axxc", false),
+            ("*b", "*xb", true),
+            ("a*", "*", false),
+            ("worker*", "worker-*", true),
+        ] {
+            assert_eq!(glob_matches(p, t), m, "{p} ~ {t}");
+        }
+        let parent = Grants { discover: vec!["worker*".into()], ..Grants::default() };
+        let ok = Grants { discover: vec!["worker-a*".into(), "worker".into()], ..Grants::default() };
+        assert_eq!(ok.env_and_network_within(&parent), Ok(()));
+        let wider = Grants { discover: vec!["*".into()], ..Grants::default() };
+        assert_eq!(wider.env_and_network_within(&parent), Err("discover *".into()));
+        assert_eq!(parent.may_discover("worker-3"), Some("worker*"));
+        assert_eq!(parent.may_discover("db"), None);
+    }
 
     fn rule(t: &str) -> AddrRule {
         AddrRule::parse(t).unwrap_or_else(|| panic!("{t}"))

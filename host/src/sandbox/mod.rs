@@ -10,5 +10,5 @@ mod grants;
 mod limits;
 
 pub use folders::Folders;
-pub use grants::{AddrRule, DirGrant, Grants};
+pub use grants::{glob_matches, AddrRule, DirGrant, Grants};
 pub use limits::{parse_size, LimitExceeded, Limits, MemoryLimiter};

@@ -84,6 +84,18 @@ impl Zygote {
     }
 }
 
+/// Send `frame` on `conn` with descriptors `fds` attached (`SCM_RIGHTS`).
+pub fn send_with_fds(conn: &StdUnixStream, frame: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    sendmsg::<UnixAddr>(
+        conn.as_raw_fd(),
+        &[IoSlice::new(frame)],
+        &[ControlMessage::ScmRights(fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
 /// Ask the zygote at `addr` for a new actor process, handing it `handed`.
 pub async fn fork_actor(addr: &str, new_group: bool, handed: Vec<OwnedFd>) -> std::io::Result<Spawned> {
     if handed.len() > MAX_HANDED {
@@ -99,13 +111,7 @@ pub async fn fork_actor(addr: &str, new_group: bool, handed: Vec<OwnedFd>) -> st
         .into_iter()
         .chain(handed.iter().map(|f| f.as_raw_fd()))
         .collect();
-    sendmsg::<UnixAddr>(
-        conn.as_raw_fd(),
-        &[IoSlice::new(&frame)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )?;
+    send_with_fds(&conn, &frame, &fds)?;
     drop((theirs, handed));
     conn.set_nonblocking(true)?;
     let (mut r, mut w) = tokio::net::UnixStream::from_std(conn)?.into_split();

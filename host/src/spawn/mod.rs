@@ -100,9 +100,15 @@ pub struct Killer(KillVia);
 enum KillVia {
     Pid(libc::pid_t),
     Channel(mpsc::UnboundedSender<i32>),
+    Nothing,
 }
 
 impl Killer {
+    /// A killer that signals nothing (for an actor that is not ours).
+    pub fn none() -> Killer {
+        Killer(KillVia::Nothing)
+    }
+
     /// Deliver `signal` (a no-op once the actor is gone).
     pub fn signal(&self, signal: i32) {
         match &self.0 {
@@ -114,6 +120,7 @@ impl Killer {
             KillVia::Channel(tx) => {
                 let _ = tx.send(signal);
             }
+            KillVia::Nothing => {}
         }
     }
 }

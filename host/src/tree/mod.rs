@@ -81,6 +81,7 @@ impl Tree {
                 limits: spec.limits.clone(),
                 grants: spec.grants.clone(),
                 spawn: spec.spawn,
+                discoverable: spec.discoverable,
             });
         }
         // Keep the cache in bounds, never dropping what this tree uses.
@@ -123,7 +124,9 @@ impl Tree {
         self.info.spawn.forced = Some(backend);
     }
 
-    /// A spawning context for a native program driving this tree.
+    /// A spawning context for a native program driving this tree, with
+    /// the tree's registrar (so open every nursery of one run on the same
+    /// driver: each call makes a new one, with a registry of its own).
     pub fn driver(&self) -> Arc<ActorScope> {
         ActorScope::native(self.info.clone())
     }

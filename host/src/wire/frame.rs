@@ -79,18 +79,34 @@ const BATCH: usize = 64 * 1024;
 /// Write every message from `rx` to `w` until either side closes. Messages
 /// that queued up while a write was in flight go out together in one
 /// write, which is what makes small stream messages cheap.
-pub async fn pump<W: AsyncWrite + Unpin>(mut w: W, mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>) {
+pub async fn pump<W: AsyncWrite + Unpin>(w: W, rx: tokio::sync::mpsc::UnboundedReceiver<Msg>) {
+    pump_diverting(w, rx, Some).await
+}
+
+/// [`pump`], handing each message to `divert` first: what it returns is
+/// written, what it keeps (`None`) is not (an actor's frames for its peer
+/// links leave here, with no extra hop for its parent's).
+pub async fn pump_diverting<W: AsyncWrite + Unpin>(
+    mut w: W,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    mut divert: impl FnMut(Msg) -> Option<Msg>,
+) {
     let mut buf = Vec::with_capacity(BATCH);
     while let Some(msg) = rx.recv().await {
         buf.clear();
         let mut next = Some(msg);
         while let Some(msg) = next.take() {
-            if let Err(e) = encode_into(&msg, &mut buf) {
-                tracing::error!("dropping a message that cannot be sent: {e}");
+            if let Some(msg) = divert(msg) {
+                if let Err(e) = encode_into(&msg, &mut buf) {
+                    tracing::error!("dropping a message that cannot be sent: {e}");
+                }
             }
             if buf.len() < BATCH {
                 next = rx.try_recv().ok();
             }
+        }
+        if buf.is_empty() {
+            continue;
         }
         if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
             break;

@@ -1,5 +1,6 @@
 //! The one typed enum every frame carries.
 
+use super::tree::{TreeReq, TreeResp};
 use crate::error::RemoteError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -102,6 +103,33 @@ pub enum Msg {
         /// Context id.
         cid: u64,
     },
+    /// Child → parent: a request for the tree's registrar, forwarded hop
+    /// by hop (each hop with an id of its own) up to the driver.
+    TreeRequest {
+        /// Id chosen by the sender, echoed in the [`Msg::TreeResponse`].
+        id: u64,
+        /// What is asked.
+        req: TreeReq,
+    },
+    /// Parent → child: the registrar's answer to request `id`.
+    TreeResponse {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        resp: TreeResp,
+    },
+    /// Child → parent: the asker no longer waits for request `id` (a
+    /// cancelled `wait-for-actor`).
+    TreeCancel {
+        /// The request's id.
+        id: u64,
+    },
+    /// Found → finder, on a peer link: the found actor is exiting; the
+    /// last frame before the link closes.
+    PeerClosing {
+        /// Why (its cancellation, or its failure).
+        reason: RemoteError,
+    },
 }
 
 impl Msg {
@@ -124,6 +152,10 @@ impl Msg {
             Msg::Stream { .. } => "Stream",
             Msg::Credit { .. } => "Credit",
             Msg::StreamEnd { .. } => "StreamEnd",
+            Msg::TreeRequest { .. } => "TreeRequest",
+            Msg::TreeResponse { .. } => "TreeResponse",
+            Msg::TreeCancel { .. } => "TreeCancel",
+            Msg::PeerClosing { .. } => "PeerClosing",
         }
     }
 }
@@ -197,6 +229,20 @@ pub struct StartActor {
     /// child exits. `None` for daemons.
     #[serde(default)]
     pub run: Option<CallRequest>,
+    /// Abstract unix socket to accept peer links on (tokens checked
+    /// against `token`); empty: accept none.
+    #[serde(default)]
+    pub peer_addr: String,
+    /// What a peer must present; the spawner registers it with the
+    /// registrar, which hands it only to finders.
+    #[serde(default)]
+    pub token: String,
+    /// Whether the parent speaks the tree bus ([`Msg::TreeRequest`]): it
+    /// forwards requests to the tree's registrar and registers children.
+    /// A parent that leaves it out gets none of those frames; lookups in
+    /// such a tree fail with `denied`.
+    #[serde(default)]
+    pub registry: bool,
 }
 
 fn no_args() -> ciborium::Value {
@@ -234,4 +280,11 @@ pub struct ComponentEntry {
     /// whoever precompiled it); it names the engine `cwasm` was compiled for.
     #[serde(default)]
     pub model: crate::component::Model,
+    /// Whether its actors are registered (found by name); default true.
+    #[serde(default = "yes")]
+    pub discoverable: bool,
+}
+
+fn yes() -> bool {
+    true
 }

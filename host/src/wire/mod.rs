@@ -7,9 +7,11 @@
 
 pub mod frame;
 mod message;
+mod tree;
 
-pub use frame::{pump, read_frame, read_msg, write_msg, FrameError, MAX_FRAME};
+pub use frame::{pump, pump_diverting, read_frame, read_msg, write_msg, FrameError, MAX_FRAME};
 pub use message::{CallRequest, ComponentEntry, ContextOutcome, Msg, StartActor};
+pub use tree::{Entry, PeerMsg, TreeReq, TreeResp};
 
 /// Render a CBOR value in a compact JSON-like notation for humans.
 pub fn diagnostic(v: &ciborium::Value) -> String {

@@ -32,7 +32,7 @@ pub mod wit {
         with: { "tractor:actor/types@0.2.0": crate::wit::types },
         generate_all,
     });
-    pub use self::tractor::actor::{identity, log, runtime};
+    pub use self::tractor::actor::{discovery, identity, log, runtime};
 }
 
 /// Generate an async guest's bindings with the SDK's types shared: as
@@ -49,6 +49,7 @@ macro_rules! aio_bindings {
                 "tractor:actor/identity@0.2.0": ::tractor::aio::wit::identity,
                 "tractor:actor/runtime@0.2.0": ::tractor::aio::wit::runtime,
                 "tractor:actor/log@0.2.0": ::tractor::aio::wit::log,
+                "tractor:actor/discovery@0.2.0": ::tractor::aio::wit::discovery,
             },
         });
     };
@@ -132,6 +133,39 @@ impl Nursery {
     }
 }
 
+/// A portal to the most recently registered live actor named `name`
+/// (never this one), or `None` (checkpoint). Needs a `discover` grant.
+pub async fn find_actor(name: &str) -> Result<Option<Portal>> {
+    Ok(wit::discovery::find_actor(name.to_string()).await?.map(|inner| Portal { inner }))
+}
+
+/// The live actor with uid `uid`, or `None`.
+pub async fn find_actor_by_uid(uid: &str) -> Result<Option<Portal>> {
+    Ok(wit::discovery::find_actor_by_uid(uid.to_string()).await?.map(|inner| Portal { inner }))
+}
+
+/// Wait until an actor named `name` is registered (drop the future, or use
+/// [`with_timeout`], to stop waiting).
+pub async fn wait_for_actor(name: &str) -> Result<Portal> {
+    Ok(Portal { inner: wit::discovery::wait_for_actor(name.to_string()).await? })
+}
+
+/// Every live actor named `name`, without connecting to any.
+pub async fn query_actor(name: &str) -> Result<Vec<crate::Registered>> {
+    Ok(wit::discovery::query_actor(name.to_string()).await?.into_iter().map(registered).collect())
+}
+
+/// Every live actor this one may discover.
+pub async fn registry() -> Result<Vec<crate::Registered>> {
+    Ok(wit::discovery::registry().await?.into_iter().map(registered).collect())
+}
+
+fn registered(r: wit::discovery::Registered) -> crate::Registered {
+    let i = r.info;
+    let info = ActorInfo { name: i.name, uid: i.uid, pid: i.pid, depth: i.depth, component: i.component };
+    crate::Registered { info, host: r.host, parent_uid: r.parent_uid }
+}
+
 /// A handle on an actor.
 pub struct Portal {
     inner: wit::runtime::Portal,
@@ -156,9 +190,15 @@ impl Portal {
         decode(&self.inner.result().await?, "the actor's result")
     }
 
-    /// Cancel the child and wait for it to exit.
+    /// Cancel the child and wait for it to exit (`denied` for an actor
+    /// found through discovery).
     pub async fn cancel_actor(&self) -> Result<()> {
         self.inner.cancel_actor().await
+    }
+
+    /// True for a child of this actor's nurseries, false for a found actor.
+    pub fn is_child(&self) -> bool {
+        self.inner.is_child()
     }
 
     /// Open a context on `func`: the context and the callee's `started` value.

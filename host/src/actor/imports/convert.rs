@@ -116,6 +116,9 @@ pub fn grants_from_wit(g: types::Grants) -> Result<Grants, String> {
         args: g.args,
         connect: rules(g.connect, "connect")?,
         bind: rules(g.bind, "bind")?,
+        // Not in WIT's `grants` (0.1.0's types cannot change): the spawner
+        // keeps the component's `discover` list.
+        discover: Vec::new(),
     })
 }
 

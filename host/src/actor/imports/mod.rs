@@ -14,6 +14,7 @@ mod call;
 mod cancel_scope;
 mod context;
 pub(crate) mod convert;
+mod discovery;
 mod identity;
 mod log;
 mod nursery;

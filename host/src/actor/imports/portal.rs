@@ -43,13 +43,16 @@ impl runtime::HostPortal for ActorState {
         subscribe(&mut self.table, this)
     }
 
+    async fn is_child(&mut self, this: Resource<PortalRes>) -> R<bool> {
+        Ok(self.table.get(&this)?.portal.is_child())
+    }
+
     async fn cancel_actor(&mut self, this: Resource<PortalRes>) -> R<Wit<()>> {
         let portal = self.table.get(&this)?.portal.clone();
         // Not a checkpoint on purpose: cancelling must finish even while we
         // are being cancelled ourselves.
         let _teardown = self.actor.tearing_down();
-        portal.cancel_actor(&self.actor.me.name).await;
-        Ok(Ok(()))
+        wit(portal.cancel_actor(&self.actor.me.name).await.map_err(Fail::from))
     }
 
     async fn open_context(

@@ -8,6 +8,7 @@
 //! [`ActorState::tasks`], registered by the serving loop when it started
 //! the call.
 
+mod discovery;
 mod runtime;
 
 use super::{ActorState, Fail, Scopes};
@@ -18,6 +19,7 @@ wasmtime::component::bindgen!({
     world: "tractor:actor/actor-host@0.2.0",
     imports: {
         "tractor:actor/runtime": async | store | trappable,
+        "tractor:actor/discovery": async | store | trappable,
         default: trappable,
     },
     with: {
@@ -40,6 +42,7 @@ pub fn add_to_linker(linker: &mut Linker<ActorState>) -> wasmtime::Result<()> {
     identity::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     tractor::actor::runtime::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    tractor::actor::discovery::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }
 

@@ -18,16 +18,16 @@ use std::sync::Arc;
 use wasmtime::component::{Access, Accessor, AsAccessor, GuestTaskId, HasSelf, Resource};
 use wasmtime::AsContextMut;
 
-type H = HasSelf<ActorState>;
+pub(super) type H = HasSelf<ActorState>;
 
 /// The export task at the root of the current import's async call stack.
-fn root_task<T>(a: &mut Access<'_, T, H>) -> Option<GuestTaskId> {
+pub(super) fn root_task<T>(a: &mut Access<'_, T, H>) -> Option<GuestTaskId> {
     a.as_context_mut().async_call_stack().ok().and_then(|s| s.last())
 }
 
 /// The scopes of the task making the current import: those the serving
 /// loop registered for its export task, else the actor's alone.
-fn scopes<T>(a: &mut Access<'_, T, H>) -> super::Scopes {
+pub(super) fn scopes<T>(a: &mut Access<'_, T, H>) -> super::Scopes {
     let root = root_task(a);
     let st = a.get();
     match root.and_then(|t| st.tasks.get(&t)) {
@@ -45,7 +45,7 @@ fn edit_task<T>(a: &mut Access<'_, T, H>, f: impl FnOnce(&mut TaskScopes)) {
     }
 }
 
-fn with<T, R>(acc: &Accessor<T, H>, f: impl FnOnce(&mut Access<'_, T, H>) -> R) -> R {
+pub(super) fn with<T, R>(acc: &Accessor<T, H>, f: impl FnOnce(&mut Access<'_, T, H>) -> R) -> R {
     acc.as_accessor().with(|mut a| f(&mut a))
 }
 
@@ -163,6 +163,10 @@ impl<T: Send> runtime::HostPortalWithStore<T> for H {
         Ok(identity::ActorInfo { name: i.name, uid: i.uid, pid: i.pid, depth: i.depth, component: i.component })
     }
 
+    async fn is_child(mut a: Access<'_, T, Self>, this: Resource<PortalRes>) -> R<bool> {
+        Ok(a.get().table.get(&this)?.portal.is_child())
+    }
+
     async fn run(acc: &Accessor<T, Self>, this: Resource<PortalRes>, func: String, args: Vec<u8>) -> R<Wit<Vec<u8>>> {
         let started = with(acc, |a| -> Result<_, Fail> {
             let st = a.get();
@@ -190,8 +194,7 @@ impl<T: Send> runtime::HostPortalWithStore<T> for H {
         // Not a checkpoint: cancelling must finish even while we are being
         // cancelled ourselves.
         let _teardown = actor.tearing_down();
-        portal.cancel_actor(&actor.me.name).await;
-        Ok(Ok(()))
+        wit(portal.cancel_actor(&actor.me.name).await.map_err(Fail::from))
     }
 
     async fn open_context(
