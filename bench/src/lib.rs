@@ -57,12 +57,12 @@ pub struct Options {
     /// `tractor_host::init` (this suite's own binaries do).
     pub host_exe: PathBuf,
     /// Only these sections (`spawn`, `calls`, `streams`, `rss`, `primes`,
-    /// `many`, `async`); all when empty.
+    /// `many`, `async`, `discovery`); all when empty.
     pub only: Vec<String>,
 }
 
 /// The sections of the suite, in the order they run.
-pub const SECTIONS: [&str; 7] = ["spawn", "calls", "streams", "rss", "primes", "many", "async"];
+pub const SECTIONS: [&str; 8] = ["spawn", "calls", "streams", "rss", "primes", "many", "async", "discovery"];
 
 /// Workload sizes and repetitions.
 struct Plan {
@@ -229,6 +229,18 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                     Figure::new("primes pool, 1 worker per core", b, ms(pool), "ms")
                         .against(native_primes)
                         .floor(Some(Floor::AtMost(1.3 * native_primes))),
+                );
+            }
+            if want("discovery") {
+                let (child, peer, lookup) = peer_call_rates(&ctx, plan.calls, plan.runs.min(5)).await?;
+                emit(
+                    Figure::new("discovery: sequential calls over a peer link", b, peer, "/s")
+                        .against(child)
+                        .floor(Some(Floor::AtLeast(child / 1.1))),
+                );
+                emit(
+                    Figure::new("discovery: find-actor -> first result (link up)", b, ms(lookup), "ms")
+                        .floor(Some(Floor::AtMost(1.0))),
                 );
             }
             if want("many") {

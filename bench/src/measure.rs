@@ -2,7 +2,7 @@
 //! processes and threads) and returns medians.
 
 use crate::{primes, Plan, PIPE_ECHO_SUBCOMMAND, PRIMES_CHUNK, PRIMES_FROM};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Serialize;
 use std::future::Future;
 use std::io::{Read as _, Write as _};
@@ -113,6 +113,52 @@ pub(crate) async fn call_rate(ctx: &Arc<ActorScope>, component: &str, calls: u32
     n.cancel().await;
     n.wait().await.map_err(remote)?;
     Ok(median(rates))
+}
+
+/// Sequential `add` calls per second into one daemon through `p`.
+async fn calls_through(p: &Portal, calls: u32, runs: usize) -> Result<f64> {
+    let a = args(&(1, 2));
+    let mut rates = Vec::new();
+    for run in 0..=runs {
+        let t = Instant::now();
+        for _ in 0..calls {
+            p.run("add", a.clone()).map_err(remote)?.get().await.map_err(remote)?;
+        }
+        if run > 0 {
+            rates.push(calls as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(median(rates))
+}
+
+/// One daemon, called as a child (its parent link) and as a found actor
+/// (a peer link from the driver), alternately: (child calls/s, peer
+/// calls/s, median time of a lookup plus its first call once the link is
+/// up).
+pub(crate) async fn peer_call_rates(ctx: &Arc<ActorScope>, calls: u32, runs: usize) -> Result<(f64, f64, Duration)> {
+    let n = Nursery::open(ctx);
+    let child = daemon(&n, "db").await?;
+    let first = |p: tractor_host::Portal| async move {
+        p.run("add", args(&(1, 2))).map_err(remote)?.get().await.map_err(remote)?;
+        Ok::<_, anyhow::Error>(p)
+    };
+    let peer = first(ctx.find_actor("db").await.map_err(remote)?.context("db is not registered")?).await?;
+    let (mut child_rates, mut peer_rates) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        child_rates.push(calls_through(&child, calls, 1).await?);
+        peer_rates.push(calls_through(&peer, calls, 1).await?);
+    }
+    let mut lookups = Vec::new();
+    for _ in 0..(runs.max(1) * 20) {
+        let t = Instant::now();
+        first(ctx.find_actor("db").await.map_err(remote)?.context("db is not registered")?).await?;
+        lookups.push(t.elapsed());
+    }
+    lookups.sort();
+    drop(peer);
+    n.cancel().await;
+    n.wait().await.map_err(remote)?;
+    Ok((median(child_rates), median(peer_rates), lookups[lookups.len() / 2]))
 }
 
 pub(crate) fn cbor_bytes<T: Serialize>(v: &T) -> Vec<u8> {
