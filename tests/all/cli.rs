@@ -470,3 +470,17 @@ fn registry_workers_find_db_by_name_and_a_waiter_finds_late() {
         crate::discovery::assert_no_peer_sockets(&id);
     }
 }
+
+#[test]
+fn mutual_actors_call_each_other_without_deadlock() {
+    let _shared = crate::common::shared();
+    for backend in Backend::ALL {
+        let (out, id) = run_example("mutual", backend);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{backend:?}: {text}\n{}", stderr(&out));
+        assert!(text.contains("a asked b 6: b asked a back, a said 36"), "{backend:?}: {text}");
+        assert!(text.contains("a asked b 7: b asked a back, a said 49"), "{backend:?}: {text}");
+        assert!(text.contains("a answered 2 questions from b; no deadlock"), "{backend:?}: {text}");
+        crate::discovery::assert_no_peer_sockets(&id);
+    }
+}

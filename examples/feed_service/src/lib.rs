@@ -2,9 +2,9 @@
 //! shared by every call and context it serves, because an async component
 //! runs as one instance whose calls and contexts are concurrent tasks.
 //!
-//! The subscribers and writers are concurrent tasks of the root, each with
-//! its own context or calls into the feed (actors of their own once they
-//! can find the feed by name: discovery).
+//! The subscribers and writers are actors of their own, started by the
+//! root beside the feed: each finds it by name (`wait_for_actor`) and holds
+//! a context into it or calls it.
 
 use std::cell::Cell;
 use tractor::aio::{self, Notify, Portal};
@@ -19,6 +19,8 @@ tractor::aio_bindings!(
         use tractor:actor/runtime@0.2.0.{context};
 
         export main: async func() -> result<_, error>;
+        export subscriber: async func(until: u64) -> result<tuple<u64, u64, bool>, error>;
+        export writer: async func() -> result<u64, error>;
         export incr: async func() -> u64;
         export watch: async func(ctx: borrow<context>, until: u64) -> result<u64, error>;
     }
@@ -68,29 +70,44 @@ impl Guest for Actor {
     async fn main() -> Result<(), Error> {
         let total = WRITERS * INCREMENTS;
         aio::open_nursery(async |n| {
-            let feed = n.start_actor("feed").await?;
-            let subscribers = futures::future::join_all((0..SUBSCRIBERS).map(|_| subscribe(&feed, total)));
-            let writers = futures::future::join_all((0..WRITERS).map(|_| write(&feed)));
-            let (seen, written) = futures::join!(subscribers, writers);
-            for w in written {
-                w?;
+            n.start_actor("feed").await?;
+            let mut subscribers = Vec::new();
+            for i in 0..SUBSCRIBERS {
+                subscribers.push(n.run_in_actor(&format!("subscriber_{i}"), "subscriber", &(total,)).await?);
             }
-            for (i, s) in seen.into_iter().enumerate() {
-                let s = s?;
+            let mut writers = Vec::new();
+            for i in 0..WRITERS {
+                writers.push(n.run_in_actor(&format!("writer_{i}"), "writer", &()).await?);
+            }
+            for w in &writers {
+                w.result::<u64>().await?;
+            }
+            for (i, s) in subscribers.iter().enumerate() {
+                let (last, updates, monotonic): (u64, u64, bool) = s.result().await?;
                 println!(
-                    "subscriber {i}: final value {} after {} updates, {}",
-                    s.last,
-                    s.updates,
-                    if s.monotonic { "always increasing" } else { "NOT MONOTONIC" }
+                    "subscriber {i}: final value {last} after {updates} updates, {}",
+                    if monotonic { "always increasing" } else { "NOT MONOTONIC" }
                 );
-                if s.last != total || !s.monotonic {
-                    return Err(Error::new(format!("subscriber {i} saw {} (expected {total})", s.last)));
+                if last != total || !monotonic {
+                    return Err(Error::new(format!("subscriber {i} saw {last} (expected {total})")));
                 }
             }
             println!("{WRITERS} writers x {INCREMENTS} increments = {total}; every subscriber saw it");
-            Ok(())
+            n.cancel().await
         })
         .await
+    }
+
+    /// A subscriber actor: find the feed, watch it until `until`.
+    async fn subscriber(until: u64) -> Result<(u64, u64, bool), Error> {
+        let feed = aio::wait_for_actor("feed").await?;
+        let seen = subscribe(&feed, until).await?;
+        Ok((seen.last, seen.updates, seen.monotonic))
+    }
+
+    /// A writer actor: find the feed, increment it.
+    async fn writer() -> Result<u64, Error> {
+        write(&aio::wait_for_actor("feed").await?).await
     }
 
     async fn incr() -> u64 {
