@@ -99,20 +99,10 @@ pub(crate) async fn daemon_of(n: &Nursery, name: &str, component: &str) -> Resul
 pub(crate) async fn call_rate(ctx: &Arc<ActorScope>, component: &str, calls: u32, runs: usize) -> Result<f64> {
     let n = Nursery::open(ctx);
     let p = daemon_of(&n, "calls", component).await?;
-    let a = args(&(1, 2));
-    let mut rates = Vec::new();
-    for run in 0..=runs {
-        let t = Instant::now();
-        for _ in 0..calls {
-            p.run("add", a.clone()).map_err(remote)?.get().await.map_err(remote)?;
-        }
-        if run > 0 {
-            rates.push(calls as f64 / t.elapsed().as_secs_f64());
-        }
-    }
+    let rate = calls_through(&p, calls, runs).await?;
     n.cancel().await;
     n.wait().await.map_err(remote)?;
-    Ok(median(rates))
+    Ok(rate)
 }
 
 /// Sequential `add` calls per second into one daemon through `p`.
