@@ -45,6 +45,11 @@ except ImportError:
     # An asyncio actor's world (tractor:actor@0.2.0, see tractor_aio) has
     # no pollables; it uses this module's errors and codec only.
     _poll = None
+try:
+    from wit_world.imports import discovery as _discovery
+except ImportError:
+    # A world built before discovery existed.
+    _discovery = None
 from wit_world.imports import runtime as _rt
 from wit_world.imports import types as _types
 
@@ -322,12 +327,53 @@ class Portal:
     def cancel_actor(self):
         _call(self._inner.cancel_actor)
 
+    def is_child(self):
+        """True for a child of our nurseries, False for an actor found by name
+        (which we may call but not cancel)."""
+        return self._inner.is_child()
+
     def open_context(self, func, *args, **kwargs):
         """Open a 2-way context on `func`: `(ctx, first)`, `first` being what the
         callee passed to `started`. Use `with ctx:` so that an exception in the
         block cancels the callee with that error instead of leaving it waiting."""
         inner, first = _call(self._inner.open_context, func, encode_args(args, kwargs))
         return Context(inner, owned=True), decode(first)
+
+
+def _lookups():
+    if _discovery is None:
+        raise TractorError(new_error("this actor's world has no tractor:actor/discovery", ErrorKind.BAD_ARGS))
+    return _discovery
+
+
+def find_actor(name):
+    """A Portal to the newest live actor named `name` (never this one), or None
+    (checkpoint). Needs a `discover` grant covering `name`."""
+    found = _call(_lookups().find_actor, name)
+    return None if found is None else Portal(found)
+
+
+def find_actor_by_uid(uid):
+    """The live actor with uid `uid`, or None."""
+    found = _call(_lookups().find_actor_by_uid, uid)
+    return None if found is None else Portal(found)
+
+
+def wait_for_actor(name):
+    """Wait until an actor named `name` is registered (checkpoint; bound it
+    with `cancel_scope`), then a Portal to it."""
+    return Portal(_call(_lookups().wait_for_actor, name))
+
+
+def query_actor(name):
+    """Every live actor named `name` (info, host, parent_uid), without
+    connecting to any."""
+    return _call(_lookups().query_actor, name)
+
+
+def registry():
+    """Every live actor this one may discover."""
+    return _call(_lookups().registry)
 
 
 class Nursery:

@@ -305,6 +305,8 @@ fn polyglot_tree_and_cross_language_errors() {
             "[root] py: simple-rpc started=11, 10 pings answered",
             "[root] js: simple-rpc started=11, 10 pings answered",
             "[root] py: spawn-rust -> 42",
+            "[root] py: find-add(rust-leaf) -> 42",
+            "child: False), add(30, 12) = 42",
             "actor 'py' [guest]: ValueError: boom from root to py",
             "Traceback (most recent call last):",
             "in explode",

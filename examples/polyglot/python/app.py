@@ -52,6 +52,15 @@ class WitWorld(wit_world.WitWorld):
         explode()
 
     @tractor.fallible
+    def find_add(self, name, a, b):
+        found = tractor.find_actor(name)
+        if found is None:
+            raise ValueError(f"no actor named {name!r}")
+        v = found.run("add", a, b)
+        say(f"find-add: found {name} (uid {found.info().uid}, child: {found.is_child()}), add({a}, {b}) = {v}")
+        return v
+
+    @tractor.fallible
     def spawn_rust(self):
         with tractor.open_nursery() as n:
             leaf = n.start_actor("leaf", "leaf")

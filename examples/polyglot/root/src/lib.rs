@@ -82,6 +82,13 @@ impl Guest for Root {
             let v: i64 = py.run("spawn-rust", &())?;
             println!("py: spawn-rust -> {v}");
 
+            // The Python actor finds a Rust actor it did not start, by name.
+            let leaf = n.start_actor_of("rust-leaf", "leaf")?;
+            leaf.run::<i64, _>("add", &(0, 0))?;
+            let v: i64 = py.run("find-add", &("rust-leaf", 30, 12))?;
+            println!("py: find-add(rust-leaf) -> {v}");
+            leaf.cancel_actor()?;
+
             for (tag, p) in [("py", &py), ("js", &js)] {
                 match p.run::<tractor::Value, _>("fail", &(format!("boom from root to {tag}"),)) {
                     Err(e) => println!("{tag}: fail raised, as expected:\n{}", e.render()),
