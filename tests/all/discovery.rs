@@ -268,3 +268,30 @@ async fn the_registry_follows_the_live_tree() {
     assert_no_peer_sockets(&tree.info.id);
 }
 }
+
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+each_backend! {
+serial async fn thousands_of_finds_leak_no_descriptor() {
+    let tree = discovering(&["*"]);
+    let driver = tree.driver();
+    let n = Nursery::open(&driver);
+    let db = n.start_actor("db", Some("testbed")).await.unwrap();
+    assert!(db.child().wait_ready().await);
+    let me = std::process::id();
+    let (mine, theirs) = (fds(me), fds(db.info().pid));
+    for i in 0..2000 {
+        // Each portal is dropped at once: every find makes a new link.
+        let peer = driver.find_actor("db").await.unwrap().expect("db is registered");
+        assert_eq!(int(peer.run("add", cbor(&(i, 1))).unwrap().get().await.unwrap()), i + 1);
+    }
+    // Closed links are reaped asynchronously on both sides: wait for it.
+    eventually("the driver's descriptors are back", || fds(me) <= mine).await;
+    eventually("db's descriptors are back", || fds(db.info().pid) <= theirs).await;
+    n.wait().await.unwrap();
+    assert_no_leftovers(&tree.info.id);
+    assert_no_peer_sockets(&tree.info.id);
+}
+}
