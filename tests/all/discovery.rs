@@ -248,11 +248,9 @@ async fn the_registry_follows_the_live_tree() {
     let n = Nursery::open(&driver);
     // branch -> leaf1, leaf2 (they wait to be cancelled).
     n.run_in_actor("branch", Some("testbed"), "leaves", cbor(&("leaf", 2, 0, true))).await.unwrap();
-    let names = || async { driver.registry().await.unwrap().into_iter().map(|e| e.name).collect::<Vec<_>>() };
-    let start = Instant::now();
-    while names().await.len() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "registry: {:?}", names().await);
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    // Registration is an event the driver can wait on: each leaf's.
+    for name in ["branch", "leaf1", "leaf2"] {
+        driver.wait_for_actor(name).await.unwrap();
     }
     let entries = driver.registry().await.unwrap();
     let branch = entries.iter().find(|e| e.name == "branch").unwrap();

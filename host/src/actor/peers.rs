@@ -210,7 +210,7 @@ async fn serve_link(actor: Arc<Actor>, read: tokio::net::unix::pipe::Receiver, f
                 break;
             }
         };
-        if let Err(why) = super::on_frame(&actor, msg, &from) {
+        if let Err(why) = super::frames::on_frame(&actor, msg, &from) {
             // Only this link goes: the actor and its other links are fine.
             tracing::warn!(actor = %actor.scope.me.name, "peer '{name}' broke the protocol: {why}; dropping its link");
             break;
