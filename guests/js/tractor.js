@@ -32,6 +32,7 @@
 import * as rt from 'tractor:actor/runtime@0.1.0';
 import * as identity from 'tractor:actor/identity@0.1.0';
 import { log as hostLog } from 'tractor:actor/log@0.1.0';
+import * as discovery from 'tractor:actor/discovery@0.1.0';
 import { poll } from 'wasi:io/poll@0.2.12';
 import { encode as cborEncode, decode as cborDecode, Token, Type } from 'cborg';
 
@@ -228,6 +229,8 @@ export class Portal {
   /** The return value of a runInActor child (checkpoint). */
   result() { return decode(call(() => this.inner.result())); }
   cancelActor() { call(() => this.inner.cancelActor()); }
+  /** False for a portal found by name: not ours to cancel. */
+  isChild() { return this.inner.isChild(); }
   /** Open a context on `func`: [ctx, first]. Prefer `withContext`, which
    * cleans up and tells the callee why when the body throws. */
   openContext(func, ...args) {
@@ -247,6 +250,38 @@ export class Portal {
       ctx.dispose();
     }
   }
+}
+
+// ------------------------------------------------------------------ discovery
+
+/** A Portal to the newest live actor named `name` (never this one), or
+ * undefined (checkpoint). Needs a `discover` grant covering `name`. */
+export function findActor(name) {
+  const found = call(() => discovery.findActor(name));
+  return found === undefined ? undefined : new Portal(found);
+}
+
+/** The live actor with uid `uid`, or undefined. */
+export function findActorByUid(uid) {
+  const found = call(() => discovery.findActorByUid(uid));
+  return found === undefined ? undefined : new Portal(found);
+}
+
+/** Wait until an actor named `name` is registered (checkpoint; bound it
+ * with `withCancelScope`), then a Portal to it. */
+export function waitForActor(name) {
+  return new Portal(call(() => discovery.waitForActor(name)));
+}
+
+/** Every live actor named `name` ({info, host, parentUid}), without
+ * connecting to any. */
+export function queryActor(name) {
+  return call(() => discovery.queryActor(name));
+}
+
+/** Every live actor this one may discover. */
+export function registry() {
+  return call(() => discovery.registry());
 }
 
 function spawnOptions(opts) {

@@ -41,3 +41,12 @@ export const fail = tractor.fallible((msg) => {
   }
   explode();
 });
+
+export const findAdd = tractor.fallible((name, a, b) => {
+  const found = tractor.findActor(name);
+  if (found === undefined) throw new Error(`no actor named ${JSON.stringify(name)}`);
+  const v = found.run('add', a, b);
+  const seen = tractor.queryActor(name).length;
+  say(`find-add: found ${name} (uid ${found.info().uid}, child: ${found.isChild()}, ${seen} listed), add(${a}, ${b}) = ${v}`);
+  return BigInt(v);
+});

@@ -82,11 +82,13 @@ impl Guest for Root {
             let v: i64 = py.run("spawn-rust", &())?;
             println!("py: spawn-rust -> {v}");
 
-            // The Python actor finds a Rust actor it did not start, by name.
+            // The Python and JavaScript actors find a Rust actor they did not start, by name.
             let leaf = n.start_actor_of("rust-leaf", "leaf")?;
             leaf.run::<i64, _>("add", &(0, 0))?;
-            let v: i64 = py.run("find-add", &("rust-leaf", 30, 12))?;
-            println!("py: find-add(rust-leaf) -> {v}");
+            for (tag, p) in [("py", &py), ("js", &js)] {
+                let v: i64 = p.run("find-add", &("rust-leaf", 30, 12))?;
+                println!("{tag}: find-add(rust-leaf) -> {v}");
+            }
             leaf.cancel_actor()?;
 
             for (tag, p) in [("py", &py), ("js", &js)] {
