@@ -182,7 +182,15 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
         let mut tree = tree.clone();
         tree.force_backend(backend);
         tree.info.id = tractor_host::spawn::new_uid();
-        let ctx = tree.driver();
+        // The discovery section's finder looks `db` up from inside an actor.
+        for c in &mut tree.info.components {
+            c.grants.discover = vec!["db".into()];
+        }
+        // In the runtime, so that the driver listens for `ps`.
+        let ctx = {
+            let _in = rt.enter();
+            tree.driver()
+        };
         let b = Some(backend);
         rt.block_on(async {
             if want("spawn") {
@@ -232,15 +240,25 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                 );
             }
             if want("discovery") {
-                let (child, peer, lookup) = peer_call_rates(&ctx, plan.calls, plan.runs.min(5)).await?;
+                let l = peer_call_rates(&ctx, plan.calls, plan.runs.min(5)).await?;
                 emit(
-                    Figure::new("discovery: sequential calls over a peer link", b, peer, "/s")
-                        .against(child)
-                        .floor(Some(Floor::AtLeast(child / 1.1))),
+                    Figure::new("discovery: calls over a peer link", b, l.peer, "/s")
+                        .against(l.child)
+                        .floor(Some(Floor::AtLeast(l.child / 1.1))),
                 );
                 emit(
-                    Figure::new("discovery: find-actor -> first result (link up)", b, ms(lookup), "ms")
+                    Figure::new("discovery: driver find -> first result", b, ms(l.driver_find), "ms")
                         .floor(Some(Floor::AtMost(1.0))),
+                );
+                emit(
+                    Figure::new("discovery: actor find -> first result", b, ms(l.actor_find), "ms")
+                        .floor(Some(Floor::AtMost(1.0))),
+                );
+                let (answer, command) = ps_latency(&ctx, &opts.host_exe, plan.runs.min(5)).await?;
+                emit(Figure::new("ps: 100 actors, control socket", b, ms(answer), "ms"));
+                emit(
+                    Figure::new("ps: 100 actors, tractor-host ps --json", b, ms(command), "ms")
+                        .floor(Some(Floor::AtMost(100.0))),
                 );
             }
             if want("many") {

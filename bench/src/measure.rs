@@ -125,7 +125,7 @@ async fn calls_through(p: &Portal, calls: u32, runs: usize) -> Result<f64> {
 /// (a peer link from the driver), alternately: (child calls/s, peer
 /// calls/s, median time of a lookup plus its first call once the link is
 /// up).
-pub(crate) async fn peer_call_rates(ctx: &Arc<ActorScope>, calls: u32, runs: usize) -> Result<(f64, f64, Duration)> {
+pub(crate) async fn peer_call_rates(ctx: &Arc<ActorScope>, calls: u32, runs: usize) -> Result<Lookups> {
     let n = Nursery::open(ctx);
     let child = daemon(&n, "db").await?;
     let first = |p: tractor_host::Portal| async move {
@@ -145,10 +145,100 @@ pub(crate) async fn peer_call_rates(ctx: &Arc<ActorScope>, calls: u32, runs: usi
         lookups.push(t.elapsed());
     }
     lookups.sort();
+    // The same from inside an actor: its lookup goes up its parent link
+    // to the driver's registrar, then a link of its own to `db`.
+    let finder = daemon(&n, "finder").await?;
+    let mut inside = Vec::new();
+    for _ in 0..(runs.max(1) * 20) {
+        let t = Instant::now();
+        finder.run("find-and-add", args(&("db", 1, 2))).map_err(remote)?.get().await.map_err(remote)?;
+        inside.push(t.elapsed());
+    }
     drop(peer);
     n.cancel().await;
     n.wait().await.map_err(remote)?;
-    Ok((median(child_rates), median(peer_rates), lookups[lookups.len() / 2]))
+    Ok(Lookups {
+        child: median(child_rates),
+        peer: median(peer_rates),
+        driver_find: lookups[lookups.len() / 2],
+        actor_find: median(inside),
+    })
+}
+
+/// What the discovery section measures.
+pub(crate) struct Lookups {
+    /// Sequential calls/s to a child.
+    pub child: f64,
+    /// Sequential calls/s over a peer link to the same actor.
+    pub peer: f64,
+    /// find-actor → first call result, asked by the driver.
+    pub driver_find: Duration,
+    /// The same asked by an actor (a call into it that finds and calls).
+    pub actor_find: Duration,
+}
+
+/// `ps` of a 100-actor tree (10 daemons, 9 children each): the driver's
+/// control socket answering in this process, and the whole `tractor-host
+/// ps --json` command.
+pub(crate) async fn ps_latency(
+    ctx: &Arc<ActorScope>,
+    host_exe: &std::path::Path,
+    runs: usize,
+) -> Result<(Duration, Duration)> {
+    let n = Nursery::open(ctx);
+    let mut held = Vec::new();
+    for i in 0..10 {
+        let p = daemon(&n, &format!("svc{i}")).await?;
+        // Nine children that sleep an hour (until cancelled), silently.
+        held.push(p.run("leaves", args(&(format!("svc{i}."), 9, 3_600_000, false))).map_err(remote)?);
+    }
+    let id = ctx.tree.id.clone();
+    let mine = format!(".{}.", std::process::id());
+    let mut socket = None;
+    for name in tractor_host::control::addresses().into_iter().filter(|a| a.contains(&mine)) {
+        if tractor_host::control::query(&name).await.is_ok_and(|t| t.tree_id == id) {
+            socket = Some(name);
+        }
+    }
+    let socket = socket.context("the driver has no control socket")?;
+    // Until all 100 are up (their own children start in the background).
+    let up = Instant::now();
+    loop {
+        let t = tractor_host::control::query(&socket).await.map_err(|e| anyhow!(e))?;
+        let running = t.actors.iter().filter(|a| a.state == tractor_host::wire::RunState::Running).count();
+        if running == 100 {
+            break;
+        }
+        if up.elapsed() > Duration::from_secs(60) {
+            bail!("only {running} of 100 actors came up");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..runs.max(1) * 4 {
+        let t = Instant::now();
+        let tree = tractor_host::control::query(&socket).await.map_err(|e| anyhow!(e))?;
+        answers.push(t.elapsed());
+        if tree.actors.len() != 100 {
+            bail!("ps listed {} actors, not 100", tree.actors.len());
+        }
+    }
+    let mut commands = Vec::new();
+    for _ in 0..runs.max(1) {
+        // Not blocking the runtime: the driver answering it runs there.
+        let mut cmd = tokio::process::Command::new(host_exe);
+        cmd.args(["ps", "--json", "--tree", &id]);
+        let t = Instant::now();
+        let out = cmd.output().await?;
+        commands.push(t.elapsed());
+        if !out.status.success() || out.stdout.len() < 100 * 200 {
+            bail!("tractor-host ps failed: {out:?}");
+        }
+    }
+    drop(held);
+    n.cancel().await;
+    n.wait().await.map_err(remote)?;
+    Ok((median(answers), median(commands)))
 }
 
 pub(crate) fn cbor_bytes<T: Serialize>(v: &T) -> Vec<u8> {

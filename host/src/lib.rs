@@ -73,6 +73,7 @@ pub use nursery::{
 };
 pub use sandbox::{parse_size, AddrRule, DirGrant, Grants, Limits};
 pub use tree::census;
+pub use tree::control;
 pub use tree::{PrepareError, Progress, Step, Tree};
 
 /// The component cache: where precompiled components live

@@ -53,6 +53,9 @@ enum Command {
         /// A folder holding `tractor.toml`, or a manifest file.
         manifest: PathBuf,
     },
+    /// List every running tree of this user, each actor in its place:
+    /// state, calls, uptime, memory, CPU.
+    Ps(cli::ps::PsArgs),
     /// Run the benchmark suite (the `tractor-bench` binary, found beside
     /// this one or on PATH) with these arguments; see `tractor-bench --help`.
     #[command(disable_help_flag = true)]
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         },
         Command::Bench { args } => bench(&args),
         Command::Cache { command } => cli::cache::run(command),
+        Command::Ps(args) => cli::ps::run(args),
         Command::New { dir, lang, template } => match cli::new::create(&dir, lang, template) {
             Ok(files) => {
                 println!(

@@ -5,10 +5,9 @@
 //! than before.
 
 use crate::common;
-use crate::common::{assert_no_leftovers, assert_tree_gone_within, cbor, host_exe, repo, testbed, tree_processes};
+use crate::common::{assert_no_leftovers, assert_tree_gone_within, cbor, daemon_tree, testbed, tree_processes};
 use ciborium::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use tractor_host::spawn::Backend;
 use tractor_host::wire::ContextOutcome;
@@ -32,54 +31,6 @@ async fn settled_fds(tree: &tractor_host::Tree) -> usize {
 fn signal(pid: u32, sig: i32) {
     // SAFETY: plain kill(2).
     assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
-}
-
-/// A `tractor-host` process that a failing test kills on its way out.
-struct Host(Child);
-
-impl std::ops::Deref for Host {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Host {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `daemon_tree` under `tractor-host run --spawn <backend>`, once it says
-/// all 7 actors are up.
-fn daemon_tree(backend: Backend) -> (Host, String) {
-    let id = tractor_host::spawn::new_uid();
-    let mut child = Command::new(host_exe())
-        .args(["run", "--spawn", backend.name(), "examples/daemon_tree"])
-        .env("TRACTOR_TREE", &id)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Host)
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let up = lines.find_map(|l| l.ok().filter(|l| l.contains("tree up:")));
-    assert_eq!(up.as_deref(), Some("[root] tree up: 7 actors"));
-    // Keep draining stdout so the tree never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let processes = if backend.is_process() { 8 } else { 1 };
-    assert_eq!(tree_processes(&id).len(), processes, "tractor-host + 7 actors ({backend})");
-    assert_eq!(common::zygotes(&id).len(), (backend == Backend::Forkserver) as usize);
-    (child, id)
 }
 
 fn stderr_of(child: &mut Child) -> String {

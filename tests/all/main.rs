@@ -14,5 +14,6 @@ mod context;
 mod discovery;
 mod hostile;
 mod new;
+mod ps;
 mod sandbox;
 mod tree;

@@ -361,6 +361,24 @@ def stream_until_done(p, cid, credit_every=None):
         else:
             need(m[0] in ("Credit", "StreamEnd"), f"unexpected {m!r}")
 
+@check("status")
+def _():
+    p = Actor("statused")
+    need(p.returns("add", [1, 1]) == 2, "add")
+    p.send("OpenContext", {"id": 5, "func": "wait-for-cancel", "args": []})
+    p.expect("Started")
+    p.send("Status", {"id": 9})
+    rep = p.expect("StatusReport")
+    need(rep["id"] == 9 and len(rep["actors"]) == 1, f"one actor, id 9: {rep!r}")
+    me = rep["actors"][0]
+    fields = {"name", "uid", "parent_uid", "depth", "pid", "component", "backend", "host", "state", "calls",
+              "contexts", "peers", "served", "uptime_ms", "cpu_ms", "rss_bytes", "wasm_bytes"}
+    need(set(me) == fields, f"ActorStatus fields: {sorted(me)}")
+    want = {"name": "statused", "state": "running", "calls": 0, "contexts": 1, "served": 1, "pid": p.pid}
+    need(all(me[k] == v for k, v in want.items()), f"status {me!r} should have {want!r}")
+    need(isinstance(me["rss_bytes"], int) and me["rss_bytes"] > 0, f"rss of a process: {me!r}")
+    p.send("CancelContext", {"cid": 5, "by": "parent.py"})
+
 @check("context-echo-half-close")
 def _():
     p = Actor("echoer")

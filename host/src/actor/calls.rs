@@ -21,6 +21,8 @@ pub struct Calls {
     queue: mpsc::UnboundedSender<CallRequest>,
     out: mpsc::UnboundedSender<Msg>,
     who: (String, String),
+    /// Calls that ran and were answered.
+    served: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -39,7 +41,8 @@ impl Calls {
     /// A book for actor `who` (name, uid) answering over `out`.
     pub fn new(out: mpsc::UnboundedSender<Msg>, who: (&str, &str)) -> (Calls, Queue) {
         let (queue, rx) = mpsc::unbounded_channel();
-        let calls = Calls { book: Mutex::default(), queue, out, who: (who.0.to_string(), who.1.to_string()) };
+        let who = (who.0.to_string(), who.1.to_string());
+        let calls = Calls { book: Mutex::default(), queue, out, who, served: Default::default() };
         (calls, rx)
     }
 
@@ -115,6 +118,13 @@ impl Calls {
     /// Running call `id` was answered.
     pub fn end(&self, id: u64) {
         self.book.lock().unwrap().running.remove(&id);
+        self.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Calls in flight (queued or running), and calls answered so far.
+    pub fn counts(&self) -> (u32, u64) {
+        let book = self.book.lock().unwrap();
+        ((book.queued.len() + book.running.len()) as u32, self.served.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// No more calls will run: answer every queued one, and every later

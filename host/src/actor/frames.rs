@@ -33,6 +33,10 @@ pub(super) async fn read_parent(actor: Arc<Actor>, read: tokio::net::unix::pipe:
                 scope.bus.answered(id, resp);
                 continue;
             }
+            Ok(Msg::Status { id }) => {
+                super::status::answer(&actor, id);
+                continue;
+            }
             Ok(msg) => msg,
             Err(wire::FrameError::Closed) => {
                 scope.cancel_actor("parent exited");

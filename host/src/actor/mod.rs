@@ -15,6 +15,7 @@ mod frames;
 mod guest;
 mod link;
 mod peers;
+mod status;
 mod tasks;
 pub use link::{link, preload};
 pub mod imports;
@@ -69,6 +70,7 @@ pub fn main() -> i32 {
 /// The `thread` backend's entry point: run the actor on this thread until
 /// it ends (its exit code) or `stop` fires (`None`).
 pub fn run_thread(link: spawn::LinkFds, handed: spawn::Handed, mut stop: spawn::thread::Stop) -> Option<i32> {
+    status::mark_thread_actor();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -225,6 +227,8 @@ struct Actor {
     peers: Arc<peers::PeerLinks>,
     /// Where a sync actor's context tasks run (each in an instance of its own).
     context_set: Mutex<tokio::task::JoinSet<()>>,
+    /// What `ps` shows beyond the books.
+    gauges: status::Gauges,
 }
 
 impl Actor {
@@ -300,6 +304,7 @@ impl Actor {
         };
         callee.done(outcome);
         self.contexts.lock().unwrap().remove(&callee.cid);
+        self.gauges.finished.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -355,6 +360,7 @@ async fn serve(
         stuck_task: Mutex::new(None),
         peers: peer_links,
         context_set: Mutex::new(tokio::task::JoinSet::new()),
+        gauges: Default::default(),
     });
     let stuck = Some(actor.stuck.clone());
     let mut guest = match actor.template.instantiate(actor.state(None), vec![actor.interrupt.clone()], stuck).await {
@@ -393,7 +399,11 @@ async fn serve(
         );
         actor.calls.close(&mut call_rx, e.with_actor(who.0, who.1));
         let call = Arc::new(CallScope::default());
-        match answer(&mut guest, &scope, req, &out, &call).await {
+        actor.gauges.running_once.store(true, Ordering::Relaxed);
+        let failed = answer(&mut guest, &scope, req, &out, &call).await;
+        actor.gauges.running_once.store(false, Ordering::Relaxed);
+        actor.gauges.finished.fetch_add(1, Ordering::Relaxed);
+        match failed {
             Some(e) if !e.is_cancelled() => 1,
             _ => 0,
         }

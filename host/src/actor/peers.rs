@@ -87,6 +87,11 @@ fn id_of(msg: &mut Msg) -> Option<&mut u64> {
 }
 
 impl PeerLinks {
+    /// How many peer links are open.
+    pub fn count(&self) -> usize {
+        self.links.lock().unwrap().len()
+    }
+
     /// For the actor's writer: keep a frame meant for a peer (sending it
     /// down that link with its own id); pass the parent's through.
     pub fn divert(&self, mut msg: Msg) -> Option<Msg> {

@@ -14,3 +14,4 @@ macro_rules! say {
 pub mod cache;
 pub mod new;
 pub mod progress;
+pub mod ps;

@@ -25,6 +25,8 @@ pub(super) struct ChildState {
     pub(super) gone: Option<RemoteError>,
     /// The signal we had to send after the grace period, if any.
     pub(super) forced: Option<&'static str>,
+    /// Status requests sent to it and not yet answered, by id.
+    pub(super) statuses: HashMap<u64, oneshot::Sender<Vec<crate::wire::ActorStatus>>>,
 }
 
 /// One child actor process, as seen by its parent.
@@ -42,6 +44,8 @@ pub struct ChildActor {
     pub(super) grace: Duration,
     pub(super) killer: Killer,
     pub(super) backend: Backend,
+    /// When it was spawned (or, for a peer, found).
+    pub(super) since: std::time::Instant,
 }
 
 impl std::fmt::Debug for ChildActor {
@@ -275,6 +279,7 @@ pub(super) async fn supervise(
                 bus.forward(&child.info.uid, id, req, child.tx.clone());
             }
             Ok(Msg::TreeCancel { id }) => bus.withdraw(&child.info.uid, id),
+            Ok(Msg::StatusReport { id, actors }) => child.status_reported(id, actors),
             Ok(Msg::Return { id, value }) => settle(&child, id, Ok(value)),
             Ok(Msg::CallFailed { id, error }) => settle(&child, id, Err(error)),
             Ok(Msg::Failed { error }) => {
@@ -316,6 +321,8 @@ pub(super) async fn supervise(
             }
         }
     }
+    // Nobody will answer these now.
+    child.state.lock().unwrap().statuses.clear();
     let status = proc.wait().await;
     // Reaped: it and its subtree leave the registry, and what it waited
     // for is withdrawn.

@@ -20,11 +20,13 @@ mod info;
 mod peer;
 mod portal;
 mod scope;
+mod status;
 
 pub use child::ChildActor;
 pub use info::{ActorInfo, CallResult, TreeInfo};
 pub use portal::{Context, PendingCall, Portal};
 pub use scope::{ActorScope, ScopeParts, SpawnOptions, Teardown};
+pub use status::STATUS_TIMEOUT;
 
 use scope::spawn_child;
 

@@ -48,6 +48,7 @@ impl ActorScope {
             grace: self.tree.grace,
             killer: Killer::none(),
             backend: entry.backend.parse().unwrap_or(Backend::Exec),
+            since: std::time::Instant::now(),
         });
         let link = link.into_async().map_err(|e| gone(e.to_string()))?;
         tokio::spawn(wire::pump(link.tx, rx));

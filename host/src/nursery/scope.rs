@@ -61,6 +61,17 @@ pub struct ActorScope {
     /// Peer links this actor holds, by target uid (one per target, shared
     /// by every portal to it).
     pub(super) peers: Mutex<std::collections::HashMap<String, Weak<ChildActor>>>,
+    /// Tasks that serve this scope and end with it (the driver's control
+    /// socket).
+    companions: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for ActorScope {
+    fn drop(&mut self) {
+        for t in self.companions.get_mut().unwrap().drain(..) {
+            t.abort();
+        }
+    }
 }
 
 /// What an [`ActorScope`] is made of (the rest starts empty).
@@ -125,7 +136,13 @@ impl ActorScope {
             zygote,
             bus: Arc::new(p.bus),
             peers: Default::default(),
+            companions: Default::default(),
         })
+    }
+
+    /// Abort `task` when this scope is dropped.
+    pub fn keep_while_alive(&self, task: tokio::task::AbortHandle) {
+        self.companions.lock().unwrap().push(task);
     }
 
     /// The tree's registrar, if this is its driver.
@@ -364,6 +381,7 @@ pub(super) async fn spawn_child(
         grace: actor.tree.grace,
         killer: spawned.process.killer(),
         backend,
+        since: std::time::Instant::now(),
     });
     {
         let mut list = actor.children.lock().unwrap();

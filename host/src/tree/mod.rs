@@ -2,6 +2,7 @@
 //! its actors are alive ([`census`]).
 
 pub mod census;
+pub mod control;
 
 pub use crate::component::progress::{Logged, Progress, Step};
 use crate::component::{self, build, cache};
@@ -127,8 +128,19 @@ impl Tree {
     /// A spawning context for a native program driving this tree, with
     /// the tree's registrar (so open every nursery of one run on the same
     /// driver: each call makes a new one, with a registry of its own).
+    ///
+    /// Inside a tokio runtime the driver also listens on a control socket
+    /// (see [`control`]), so that `tractor-host ps` lists the tree while
+    /// the returned scope lives.
     pub fn driver(&self) -> Arc<ActorScope> {
-        ActorScope::native(self.info.clone())
+        let scope = ActorScope::native(self.info.clone());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            match control::serve(&scope, self.manifest.file.display().to_string()) {
+                Ok(task) => scope.keep_while_alive(task.abort_handle()),
+                Err(e) => tracing::warn!("tractor: no control socket for `tractor-host ps`: {e}"),
+            }
+        }
+        scope
     }
 
     /// Run the manifest's root actor to completion: spawn it, call its entry

@@ -1,5 +1,6 @@
 //! The one typed enum every frame carries.
 
+use super::status::ActorStatus;
 use super::tree::{TreeReq, TreeResp};
 use crate::error::RemoteError;
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,20 @@ pub enum Msg {
         /// Why (its cancellation, or its failure).
         reason: RemoteError,
     },
+    /// Parent → child: report your status and your subtree's (for
+    /// `tractor-host ps`).
+    Status {
+        /// Id chosen by the parent, echoed in the [`Msg::StatusReport`].
+        id: u64,
+    },
+    /// Child → parent: the answer to [`Msg::Status`]: the child first,
+    /// then each of its descendants after its own parent.
+    StatusReport {
+        /// The request's id.
+        id: u64,
+        /// The statuses.
+        actors: Vec<ActorStatus>,
+    },
 }
 
 impl Msg {
@@ -156,6 +171,8 @@ impl Msg {
             Msg::TreeResponse { .. } => "TreeResponse",
             Msg::TreeCancel { .. } => "TreeCancel",
             Msg::PeerClosing { .. } => "PeerClosing",
+            Msg::Status { .. } => "Status",
+            Msg::StatusReport { .. } => "StatusReport",
         }
     }
 }

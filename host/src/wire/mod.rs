@@ -7,10 +7,12 @@
 
 pub mod frame;
 mod message;
+mod status;
 mod tree;
 
 pub use frame::{pump, pump_diverting, read_frame, read_msg, write_msg, FrameError, MAX_FRAME};
 pub use message::{CallRequest, ComponentEntry, ContextOutcome, Msg, StartActor};
+pub use status::{ActorStatus, ControlReq, RunState, TreeStatus};
 pub use tree::{Entry, PeerMsg, TreeReq, TreeResp};
 
 /// Render a CBOR value in a compact JSON-like notation for humans.

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tractor_host::spawn::Backend;
@@ -208,4 +210,52 @@ fn wait_gone(id: &str, limit: Duration, with_zygote: bool) -> Duration {
 /// CBOR helpers.
 pub fn cbor<T: serde::Serialize>(v: &T) -> ciborium::Value {
     ciborium::Value::serialized(v).unwrap()
+}
+
+/// A `tractor-host` process that a failing test kills on its way out.
+pub struct Host(pub Child);
+
+impl std::ops::Deref for Host {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `daemon_tree` under `tractor-host run --spawn <backend>`, once it says
+/// all 7 actors are up.
+pub fn daemon_tree(backend: Backend) -> (Host, String) {
+    let id = tractor_host::spawn::new_uid();
+    let mut child = Command::new(host_exe())
+        .args(["run", "--spawn", backend.name(), "examples/daemon_tree"])
+        .env("TRACTOR_TREE", &id)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(Host)
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let up = lines.find_map(|l| l.ok().filter(|l| l.contains("tree up:")));
+    assert_eq!(up.as_deref(), Some("[root] tree up: 7 actors"));
+    // Keep draining stdout so the tree never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let processes = if backend.is_process() { 8 } else { 1 };
+    assert_eq!(tree_processes(&id).len(), processes, "tractor-host + 7 actors ({backend})");
+    assert_eq!(zygotes(&id).len(), (backend == Backend::Forkserver) as usize);
+    (child, id)
 }
