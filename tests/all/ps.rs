@@ -244,3 +244,14 @@ fn control_sockets_refuse_other_users_garbage_and_impostors() {
         assert_no_leftovers(&id);
     });
 }
+
+#[test]
+fn ps_watch_redraws_until_its_count_and_says_when_nothing_runs() {
+    // Not a terminal: each refresh is printed after a blank line.
+    let out = ps_cli(&["--watch", "--count", "3", "--interval", "10ms", "--tree", "no-such-tree"]);
+    assert_eq!(out, "no running trees\n\nno running trees\n\nno running trees\n");
+    let out = Command::new(host_exe()).args(["ps", "--interval", "soon"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`soon` is not a duration"), "{err}");
+}
