@@ -198,7 +198,7 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
                 let goal = match backend {
                     Backend::Exec => Some(Floor::AtMost(5.0)),
                     Backend::Forkserver => Some(Floor::AtMost(1.0)),
-                    Backend::Thread => None,
+                    Backend::Thread | Backend::Ssh => None,
                 };
                 emit(Figure::new("spawn -> first result, 1 actor", b, ms(one), "ms").against(fork_exec).floor(goal));
                 let ten = time_async(plan.runs, || spawn_and_wait(&ctx, 10)).await?;

@@ -66,7 +66,7 @@ pub use component::Model;
 pub use context::{Receiver, WINDOW};
 pub use discovery::{Registrar, DRIVER_UID};
 pub use error::{ErrorKind, RemoteError};
-pub use manifest::{parse_duration, BuildSpec, ComponentSpec, Manifest, ManifestError, RootSpec};
+pub use manifest::{load_hosts, parse_duration, BuildSpec, ComponentSpec, Manifest, ManifestError, RootSpec};
 pub use nursery::{
     ActorInfo, ActorScope, CallResult, ChildActor, Context, Nursery, PendingCall, Portal, SpawnOptions, Teardown,
     TreeInfo,
@@ -114,6 +114,12 @@ pub fn run_internal_subcommand() -> Option<i32> {
     }
     if sub == spawn::ZYGOTE_SUBCOMMAND {
         return Some(actor::zygote::main());
+    }
+    if sub == spawn::exec::EXEC_CHILD_SUBCOMMAND {
+        return Some(spawn::exec::exec_child());
+    }
+    if sub == spawn::ssh::RELAY_SUBCOMMAND {
+        return Some(spawn::ssh::relay::main());
     }
     None
 }

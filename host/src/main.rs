@@ -22,9 +22,14 @@ enum Command {
         /// A folder holding `tractor.toml`, or a manifest file.
         manifest: PathBuf,
         /// Start every actor with this backend, whatever the manifest and
-        /// the guests ask for: exec, forkserver or thread.
+        /// the guests ask for: exec, forkserver or thread; or `ssh:<host>`
+        /// to run the whole tree on a host of the manifest's [hosts].
         #[arg(long, value_name = "BACKEND")]
-        spawn: Option<tractor_host::spawn::Backend>,
+        spawn: Option<String>,
+        /// A file of `[hosts.<name>]` tables (as in a manifest) to add to
+        /// the manifest's: keep an inventory of machines apart from trees.
+        #[arg(long, value_name = "FILE")]
+        hosts: Option<PathBuf>,
     },
     /// Write a new actor project (its own Cargo workspace or app, a
     /// tractor.toml, a WIT world, the tractor WIT and helpers) into DIR.
@@ -128,13 +133,35 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { manifest, spawn } => {
+        Command::Run { manifest, spawn, hosts } => {
             let mut tree = match prepare(&manifest) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            if let Some(b) = spawn {
-                tree.force_backend(b);
+            if let Some(file) = hosts {
+                match tractor_host::load_hosts(&file) {
+                    Ok(h) => tree.add_hosts(h),
+                    Err(e) => {
+                        eprintln!("tractor: error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            match spawn.as_deref().map(|s| (s, s.strip_prefix("ssh:"))) {
+                None => {}
+                Some((_, Some(host))) => {
+                    if let Err(e) = tree.force_host(host) {
+                        eprintln!("tractor: error: --spawn: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+                Some((b, None)) => match b.parse() {
+                    Ok(b) => tree.force_backend(b),
+                    Err(e) => {
+                        eprintln!("tractor: error: --spawn: {e} or ssh:<host>");
+                        return ExitCode::from(2);
+                    }
+                },
             }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -215,6 +215,7 @@ impl Raw {
             zygote: addr,
             handed: Vec::new(),
             thread_entry: tractor_host::run_thread,
+            ssh: None,
         })
         .await
         .unwrap();
@@ -246,6 +247,8 @@ impl Raw {
             peer_addr: peer.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
             token: peer.map(|p| p.1).unwrap_or_default(),
             registry: false,
+            host: String::new(),
+            hosts: Vec::new(),
         };
         tractor_host::wire::write_msg(&mut spawned.link.tx, &Msg::Start(Box::new(start))).await.unwrap();
         assert!(matches!(tractor_host::wire::read_msg(&mut spawned.link.rx).await, Ok(Msg::Ready { .. })));

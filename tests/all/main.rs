@@ -16,4 +16,5 @@ mod hostile;
 mod new;
 mod ps;
 mod sandbox;
+mod ssh;
 mod tree;

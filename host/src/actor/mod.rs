@@ -183,6 +183,8 @@ fn actor_scope(
             max_depth: start.max_depth,
             spawn: start.spawn.clone(),
             thread_entry: run_thread,
+            hosts: start.hosts.clone(),
+            here: start.host.clone(),
         },
         new_process_group: false,
         grants: Some(grants),

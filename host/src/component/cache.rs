@@ -47,6 +47,24 @@ pub struct Compiled {
     pub cwasm: PathBuf,
     /// Sync or async, read from the component.
     pub model: Model,
+    /// SHA-256 of the `.wasm`, 64 hex digits.
+    pub sha256: String,
+    /// Size of the `.wasm`.
+    pub size: u64,
+}
+
+/// The cache entry of component `name` whose `.wasm` has SHA-256 `sha256`
+/// (64 hex digits), if the cache has one for either model.
+pub fn find_by_hash(dir: &Path, name: &str, sha256: &str) -> Option<PathBuf> {
+    let hex = sha256.get(..32)?;
+    [Model::Sync, Model::Async].into_iter().find_map(|model| {
+        let engine = super::shared_engine(model).ok()?;
+        let path = dir.join(format!("{name}-{hex}-{}.cwasm", engine_key(&engine, model)));
+        path.is_file().then(|| {
+            touch(&path);
+            path
+        })
+    })
 }
 
 /// Return the precompiled form of component `name` at `source`, compiling
@@ -64,10 +82,12 @@ pub fn precompile_with(
 ) -> Result<Compiled> {
     let (bytes, path, model) = read_with_entry(dir, name, source)?;
     let engine = super::shared_engine(model)?;
+    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let size = bytes.len() as u64;
     if path.is_file() {
         // Marks the entry used, so eviction keeps it (see `evict`).
         touch(&path);
-        return Ok(Compiled { cwasm: path, model });
+        return Ok(Compiled { cwasm: path, model, sha256, size });
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
     let compiled = super::progress::timed(progress, name, super::progress::Step::Precompile, || {
@@ -78,7 +98,7 @@ pub fn precompile_with(
     let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(Compiled { cwasm: path, model })
+    Ok(Compiled { cwasm: path, model, sha256, size })
 }
 
 /// The component at `source` and the path its cache entry has (or would

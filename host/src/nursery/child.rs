@@ -61,6 +61,9 @@ pub(super) struct Registration {
     /// Its entry (one not discoverable is registered too, hidden, so that
     /// its own lookups can be checked against its grants).
     pub(super) entry: crate::wire::Entry,
+    /// For an actor on another host: which, and how long its link may be
+    /// silent before it counts as lost.
+    pub(super) remote: Option<(String, Duration)>,
 }
 
 /// Called once when a child has ended, with its final outcome.
@@ -260,12 +263,44 @@ pub(super) async fn supervise(
     on_end: OnEnd,
     registration: Registration,
 ) {
-    let Registration { bus, entry } = registration;
+    let Registration { bus, entry, remote } = registration;
     let mut registered = false;
     let mut failure: Option<RemoteError> = None;
+    // How a remote actor ended, as its relay reported it.
+    let mut remote_exit: Option<crate::spawn::Exit> = None;
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, wire::frame::Spinning::new(read));
     loop {
-        match wire::read_msg(&mut read).await {
+        let next = match &remote {
+            None => wire::read_msg(&mut read).await,
+            Some((host, dead_after)) => match tokio::time::timeout(*dead_after, wire::read_msg(&mut read)).await {
+                Ok(next) => next,
+                Err(_) => {
+                    failure.get_or_insert(child.err(
+                        ErrorKind::ActorDied,
+                        format!(
+                            "lost contact with actor '{}' on host '{host}' (no frame for {dead_after:?}: a network \
+                             partition or the host is down)",
+                            child.info.name
+                        ),
+                    ));
+                    child.killer.cut();
+                    break;
+                }
+            },
+        };
+        match next {
+            Ok(Msg::Heartbeat) if remote.is_some() => {}
+            Ok(Msg::Exited { code, signal }) if remote.is_some() => {
+                remote_exit = Some(match (code, signal) {
+                    (Some(c), _) => crate::spawn::Exit::Code(c),
+                    (None, Some(s)) => crate::spawn::Exit::Signal(s),
+                    (None, None) => crate::spawn::Exit::Lost("its relay could not tell how it ended".into()),
+                });
+            }
+            Ok(Msg::Output { data }) if remote.is_some() => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().lock().write_all(&data);
+            }
             Ok(Msg::Ready { .. }) => {
                 // The spawner registers its child, once it can be called
                 // (before anyone hears it is ready).
@@ -324,6 +359,7 @@ pub(super) async fn supervise(
     // Nobody will answer these now.
     child.state.lock().unwrap().statuses.clear();
     let status = proc.wait().await;
+    let status = remote_exit.unwrap_or(status);
     // Reaped: it and its subtree leave the registry, and what it waited
     // for is withdrawn.
     bus.child_gone(&child.info.uid);
@@ -352,7 +388,10 @@ pub(super) async fn supervise(
         (None, s) if s.success() => {
             child.err(ErrorKind::ActorDied, format!("actor '{}' exited without reporting a result", child.info.name))
         }
-        (None, s) => child.err(ErrorKind::ActorDied, format!("actor '{}' died: {s}", child.info.name)),
+        (None, s) => {
+            let on = remote.as_ref().map_or(String::new(), |(h, _)| format!(" on host '{h}'"));
+            child.err(ErrorKind::ActorDied, format!("actor '{}'{on} died: {s}", child.info.name))
+        }
     };
     let clean_exit = failure.is_none() && status.success();
     // An actor-level failure report beats the generic death message, even

@@ -25,6 +25,10 @@ pub struct TreeInfo {
     pub spawn: SpawnPolicy,
     /// What a `thread` actor runs (the actor module's entry point).
     pub thread_entry: crate::spawn::thread::Entry,
+    /// The manifest's `[hosts]`.
+    pub hosts: Vec<crate::spawn::ssh::HostSpec>,
+    /// The host this actor runs on ("" for the driver's).
+    pub here: String,
 }
 
 impl TreeInfo {

@@ -64,6 +64,8 @@ pub struct ActorScope {
     /// Tasks that serve this scope and end with it (the driver's control
     /// socket).
     companions: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// The ssh ControlMasters this actor's ssh spawns use.
+    pub(super) masters: crate::spawn::ssh::Masters,
 }
 
 impl Drop for ActorScope {
@@ -137,6 +139,7 @@ impl ActorScope {
             bus: Arc::new(p.bus),
             peers: Default::default(),
             companions: Default::default(),
+            masters: Default::default(),
         })
     }
 
@@ -310,7 +313,24 @@ pub(super) async fn spawn_child(
     let asked = narrowed.as_ref().unwrap_or(&entry.grants);
     let (mut grants, handed) = actor.grant_for_child(asked, name)?;
     let policy = actor.spawn_policy().await?;
-    let backend = policy.choose(opts.backend, entry.spawn);
+    // Placed on another host than ours: over ssh, from the driver's host only.
+    let remote = match policy.place(entry.host.as_deref()).filter(|h| *h != actor.tree.here) {
+        None => None,
+        Some(_) if !actor.tree.here.is_empty() => {
+            return Err(actor.error(
+                ErrorKind::SpawnFailed,
+                format!(
+                    "cannot start actor `{name}` on another host from host '{}': ssh spawns start from the root's host",
+                    actor.tree.here
+                ),
+            ))
+        }
+        Some(h) => match actor.tree.hosts.iter().find(|s| s.name == h) {
+            Some(spec) => Some(spec),
+            None => return Err(actor.error(ErrorKind::SpawnFailed, format!("no host `{h}` in the manifest's [hosts]"))),
+        },
+    };
+    let backend = if remote.is_some() { Backend::Ssh } else { policy.choose(opts.backend, entry.spawn) };
     let zygote = policy.zygote.as_deref();
     let request = crate::spawn::Request {
         backend,
@@ -320,6 +340,12 @@ pub(super) async fn spawn_child(
         zygote,
         handed,
         thread_entry: actor.tree.thread_entry,
+        ssh: remote.map(|host| crate::spawn::ssh::SshSpawn {
+            host,
+            masters: &actor.masters,
+            components: &actor.tree.components,
+            grace: actor.tree.grace,
+        }),
     };
     let spawned = crate::spawn::spawn(request)
         .await
@@ -341,7 +367,7 @@ pub(super) async fn spawn_child(
         name: info.name.clone(),
         uid: info.uid.clone(),
         pid: info.pid,
-        host: String::new(),
+        host: remote.map_or_else(|| actor.tree.here.clone(), |h| h.name.clone()),
         depth: info.depth,
         component: info.component.clone(),
         parent_uid: if actor.grants.is_none() { String::new() } else { actor.me.uid.clone() },
@@ -366,6 +392,8 @@ pub(super) async fn spawn_child(
         peer_addr,
         token,
         registry: true,
+        host: remote.map_or_else(|| actor.tree.here.clone(), |h| h.name.clone()),
+        hosts: actor.tree.hosts.clone(),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     tx.send(Msg::Start(Box::new(start))).expect("receiver alive");
@@ -390,7 +418,29 @@ pub(super) async fn spawn_child(
     }
     let crate::spawn::Link { rx: read, tx: write } = spawned.link;
     let writer = tokio::spawn(wire::pump(write, rx));
-    let registration = Registration { bus: actor.bus.clone(), entry: entry_of };
+    child.killer.attach(&child.tx);
+    if let Some(h) = remote {
+        heartbeats(&child, std::time::Duration::from_millis(h.heartbeat_ms.max(10)));
+    }
+    let remote = remote.map(|h| (h.name.clone(), std::time::Duration::from_millis(h.dead_after_ms.max(100))));
+    let registration = Registration { bus: actor.bus.clone(), entry: entry_of, remote };
     tokio::spawn(supervise(child.clone(), read, writer, spawned.process, on_end, registration));
     Ok(child)
+}
+
+/// Send a remote child a `Heartbeat` every `every` until it has exited.
+fn heartbeats(child: &Arc<ChildActor>, every: std::time::Duration) {
+    let (tx, mut exited) = (child.tx.clone(), child.exited.subscribe());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = exited.wait_for(|e| *e) => break,
+                _ = tokio::time::sleep(every) => {
+                    if tx.send(Msg::Heartbeat).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }

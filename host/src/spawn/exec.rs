@@ -70,17 +70,74 @@ pub(super) async fn start(
     let (ours, theirs) = LinkFds::pair()?;
     let exe: PathBuf = exe.to_path_buf();
     let tree_id = tree_id.to_string();
+    let pid = on_fork_thread(move || posix_spawn(&exe, subcommand, &theirs, &handed, new_group, &tree_id)).await?;
+    Ok((Child::adopt(pid)?, ours.into_async()?))
+}
+
+/// Start `exe __exec-child <program> <args…>` on the fork thread: the
+/// program (ssh) with each `(fd, target)` of `fds` installed, dying with
+/// us (see [`exec_child`]). Returns the child.
+pub(crate) async fn start_program(
+    exe: &Path,
+    program_and_args: Vec<String>,
+    fds: Vec<(OwnedFd, i32)>,
+    tree_id: &str,
+) -> std::io::Result<Child> {
+    let exe: PathBuf = exe.to_path_buf();
+    let tree_id = tree_id.to_string();
+    let pid = on_fork_thread(move || {
+        let args: Vec<String> = [EXEC_CHILD_SUBCOMMAND.to_string()].into_iter().chain(program_and_args).collect();
+        let moves: Vec<(i32, i32)> = fds.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
+        let null_stdin = !moves.iter().any(|m| m.1 == 0);
+        spawn_program(&exe, &args, &moves, null_stdin, false, &tree_id)
+    })
+    .await?;
+    Child::adopt(pid)
+}
+
+/// Run a spawn on the fork thread (see module docs) and wait for its pid.
+async fn on_fork_thread(
+    spawn: impl FnOnce() -> std::io::Result<libc::pid_t> + Send + 'static,
+) -> std::io::Result<libc::pid_t> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _ = tx.send(posix_spawn(&exe, subcommand, &theirs, &handed, new_group, &tree_id));
+        let _ = tx.send(spawn());
     });
     fork_thread()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send(job)
         .map_err(|_| std::io::Error::other("fork thread is gone"))?;
-    let pid = rx.await.map_err(|_| std::io::Error::other("fork thread dropped the request"))??;
-    Ok((Child::adopt(pid)?, ours.into_async()?))
+    rx.await.map_err(|_| std::io::Error::other("fork thread dropped the request"))?
+}
+
+/// The hidden subcommand that runs a program (ssh) tied to our life.
+pub const EXEC_CHILD_SUBCOMMAND: &str = "__exec-child";
+
+/// `tractor-host __exec-child <program> <args…>`: set the death signal
+/// (posix_spawn cannot), check the parent is still there, ignore ^C (the
+/// tree tears it down), then become the program.
+pub fn exec_child() -> i32 {
+    use std::os::unix::process::CommandExt as _;
+    let mut args = std::env::args_os().skip(2);
+    let Some(program) = args.next() else {
+        eprintln!("tractor: __exec-child needs a program (this subcommand is internal)");
+        return 64;
+    };
+    // SAFETY: plain prctl/getppid/signal calls before exec.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return 71;
+        }
+        let parent = std::env::var(PARENT_ENV).ok().and_then(|p| p.parse::<libc::pid_t>().ok());
+        if parent.is_some_and(|p| p != libc::getppid()) {
+            return 1;
+        }
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    let e = std::process::Command::new(&program).args(args).exec();
+    eprintln!("tractor: cannot run {}: {e}", program.to_string_lossy());
+    127
 }
 
 /// Environment variable telling an `exec` child its parent's pid, so it can
@@ -99,11 +156,30 @@ fn posix_spawn(
     new_group: bool,
     tree_id: &str,
 ) -> std::io::Result<libc::pid_t> {
+    let sources: Vec<i32> = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()]
+        .into_iter()
+        .chain(handed.iter().map(|f| f.as_raw_fd()))
+        .collect();
+    let moves: Vec<(i32, i32)> = sources.iter().enumerate().map(|(i, fd)| (*fd, ACTOR_FD + i as i32)).collect();
+    spawn_program(exe, &[subcommand.to_string()], &moves, true, new_group, tree_id)
+}
+
+/// `posix_spawn` of `exe args…` with each `(source, target)` of `moves`
+/// installed as its fd `target`, stdin on /dev/null if `null_stdin`, the
+/// tree id and our pid in its environment.
+fn spawn_program(
+    exe: &Path,
+    args: &[String],
+    moves: &[(i32, i32)],
+    null_stdin: bool,
+    new_group: bool,
+    tree_id: &str,
+) -> std::io::Result<libc::pid_t> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt as _;
     let cstr = |b: &[u8]| CString::new(b).map_err(|_| std::io::Error::other("NUL byte in an argument"));
     let path = cstr(exe.as_os_str().as_bytes())?;
-    let arg = cstr(subcommand.as_bytes())?;
+    let args: Vec<CString> = args.iter().map(|a| cstr(a.as_bytes())).collect::<Result<_, _>>()?;
     let mut env = Vec::new();
     for (k, v) in std::env::vars_os() {
         if k != super::TREE_ENV && k != PARENT_ENV {
@@ -112,15 +188,13 @@ fn posix_spawn(
     }
     env.push(cstr(format!("{}={tree_id}", super::TREE_ENV).as_bytes())?);
     env.push(cstr(format!("{PARENT_ENV}={}", std::process::id()).as_bytes())?);
-    let argv = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    let argv: Vec<*const libc::c_char> =
+        [path.as_ptr()].into_iter().chain(args.iter().map(|a| a.as_ptr())).chain([std::ptr::null()]).collect();
     let envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
     // Each source goes to a spare number above every source and target
     // first, then to its target: moving one never clobbers another.
-    let sources: Vec<i32> = [theirs.rx.as_raw_fd(), theirs.tx.as_raw_fd()]
-        .into_iter()
-        .chain(handed.iter().map(|f| f.as_raw_fd()))
-        .collect();
-    let last_target = ACTOR_FD + sources.len() as i32 - 1;
+    let sources: Vec<i32> = moves.iter().map(|m| m.0).collect();
+    let last_target = moves.iter().map(|m| m.1).max().unwrap_or(0);
     let spare = sources.iter().copied().max().unwrap_or(0).max(last_target) + 1;
     let check = |rc: libc::c_int| if rc == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(rc)) };
     // SAFETY: the file actions and attributes are initialised before use
@@ -138,11 +212,19 @@ fn posix_spawn(
             for (i, from) in sources.iter().enumerate() {
                 check(libc::posix_spawn_file_actions_adddup2(&mut actions, *from, spare + i as i32))?;
             }
-            for i in 0..sources.len() as i32 {
-                check(libc::posix_spawn_file_actions_adddup2(&mut actions, spare + i, ACTOR_FD + i))?;
-                check(libc::posix_spawn_file_actions_addclose(&mut actions, spare + i))?;
+            for (i, (_, target)) in moves.iter().enumerate() {
+                check(libc::posix_spawn_file_actions_adddup2(&mut actions, spare + i as i32, *target))?;
+                check(libc::posix_spawn_file_actions_addclose(&mut actions, spare + i as i32))?;
             }
-            check(libc::posix_spawn_file_actions_addopen(&mut actions, 0, c"/dev/null".as_ptr(), libc::O_RDONLY, 0))?;
+            if null_stdin {
+                check(libc::posix_spawn_file_actions_addopen(
+                    &mut actions,
+                    0,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ))?;
+            }
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             check(libc::posix_spawnattr_setsigmask(&mut attrs, &none))?;
@@ -199,6 +281,21 @@ impl Child {
         let pidfd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
             .map_err(std::io::Error::from)?;
         Ok(Child { pid, pidfd, reaped: false })
+    }
+
+    /// How it ended, if it has (reaping it then); `None` while it runs.
+    pub fn try_exit(&mut self) -> Option<Exit> {
+        if self.reaped {
+            return Some(Exit::Lost("already reaped".into()));
+        }
+        match reap(self.pidfd.get_ref().as_raw_fd(), libc::WNOHANG) {
+            Ok(Some(exit)) => {
+                self.reaped = true;
+                Some(exit)
+            }
+            Ok(None) => None,
+            Err(e) => Some(Exit::Lost(e.to_string())),
+        }
     }
 
     /// Wait until it has exited, and reap it.

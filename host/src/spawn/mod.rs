@@ -20,6 +20,7 @@ pub mod exec;
 pub mod forkserver;
 mod handed;
 mod policy;
+pub mod ssh;
 pub mod thread;
 
 pub use exec::{inherited_link, ACTOR_FD, ACTOR_SUBCOMMAND};
@@ -74,6 +75,14 @@ pub struct Process {
 enum Inner {
     Exec(exec::Child),
     Reported(oneshot::Receiver<Exit>),
+    /// The local ssh client of a remote actor: its own end says only that
+    /// the link is gone (how the actor ended comes as `Msg::Exited`).
+    Ssh {
+        child: exec::Child,
+        host: String,
+        last: std::sync::Arc<std::sync::Mutex<String>>,
+        _session: Box<dyn Send + Sync>,
+    },
 }
 
 impl Process {
@@ -82,6 +91,12 @@ impl Process {
         match &mut self.inner {
             Inner::Exec(child) => child.wait().await,
             Inner::Reported(rx) => rx.await.unwrap_or_else(|_| Exit::Lost("its supervisor went away".into())),
+            Inner::Ssh { child, host, last, .. } => {
+                let exit = child.wait().await;
+                let tail = last.lock().unwrap().clone();
+                let tail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
+                Exit::Lost(format!("contact with host '{host}' ended (ssh {exit}{tail})"))
+            }
         }
     }
 
@@ -100,7 +115,22 @@ pub struct Killer(KillVia);
 enum KillVia {
     Pid(libc::pid_t),
     Channel(mpsc::UnboundedSender<i32>),
+    Remote(std::sync::Arc<RemoteKill>),
     Nothing,
+}
+
+/// Signals for a remote actor: a `Signal` frame its relay delivers, or,
+/// once the link is gone, SIGKILL of the local ssh client.
+#[derive(Debug)]
+struct RemoteKill {
+    ssh_pid: libc::pid_t,
+    link: std::sync::OnceLock<mpsc::UnboundedSender<crate::wire::Msg>>,
+}
+
+impl RemoteKill {
+    fn new(ssh_pid: libc::pid_t) -> RemoteKill {
+        RemoteKill { ssh_pid, link: std::sync::OnceLock::new() }
+    }
 }
 
 impl Killer {
@@ -120,7 +150,31 @@ impl Killer {
             KillVia::Channel(tx) => {
                 let _ = tx.send(signal);
             }
+            KillVia::Remote(r) => {
+                let sent = r.link.get().is_some_and(|tx| tx.send(crate::wire::Msg::Signal { signal }).is_ok());
+                if !sent {
+                    // SAFETY: plain kill(2) of our own ssh child, not yet reaped.
+                    unsafe { libc::kill(r.ssh_pid, libc::SIGKILL) };
+                }
+            }
             KillVia::Nothing => {}
+        }
+    }
+
+    /// For a remote actor: where its `Signal` frames go (the link's
+    /// outgoing queue, made after the spawn).
+    pub fn attach(&self, link: &mpsc::UnboundedSender<crate::wire::Msg>) {
+        if let KillVia::Remote(r) = &self.0 {
+            let _ = r.link.set(link.clone());
+        }
+    }
+
+    /// Drop the link to a remote actor's relay: SIGKILL its ssh client
+    /// (when the link is dead; a no-op for other backends).
+    pub fn cut(&self) {
+        if let KillVia::Remote(r) = &self.0 {
+            // SAFETY: plain kill(2) of our own ssh child, not yet reaped.
+            unsafe { libc::kill(r.ssh_pid, libc::SIGKILL) };
         }
     }
 }
@@ -191,12 +245,24 @@ pub struct Request<'a> {
     pub handed: Vec<OwnedFd>,
     /// What a `thread` actor runs.
     pub thread_entry: thread::Entry,
+    /// For the `ssh` backend: where, and how.
+    pub ssh: Option<ssh::SshSpawn<'a>>,
 }
 
 /// Start an actor as `req` says.
 pub async fn spawn(req: Request<'_>) -> std::io::Result<Spawned> {
-    let Request { backend, exe, new_group, tree_id, zygote, handed, thread_entry } = req;
+    let Request { backend, exe, new_group, tree_id, zygote, handed, thread_entry, ssh } = req;
     match backend {
+        Backend::Ssh => {
+            let ssh = ssh.ok_or_else(|| std::io::Error::other("an ssh spawn needs a host"))?;
+            if !handed.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "folder grants cannot cross to host '{}' (a path there is another filesystem)",
+                    ssh.host.name
+                )));
+            }
+            ssh::spawn_actor(exe, tree_id, ssh).await
+        }
         Backend::Exec => exec::spawn_actor(exe, new_group, tree_id, handed).await,
         Backend::Forkserver => {
             let addr = zygote.ok_or_else(|| {

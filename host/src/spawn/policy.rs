@@ -21,6 +21,9 @@ pub enum Backend {
     Forkserver,
     /// A thread in the spawning actor's process.
     Thread,
+    /// On another host, over OpenSSH (chosen by placement, `spawn =
+    /// "ssh:<host>"`, never by name alone; not in [`Backend::ALL`]).
+    Ssh,
 }
 
 impl Backend {
@@ -33,6 +36,7 @@ impl Backend {
             Backend::Exec => "exec",
             Backend::Forkserver => "forkserver",
             Backend::Thread => "thread",
+            Backend::Ssh => "ssh",
         }
     }
 
@@ -71,6 +75,9 @@ pub struct SpawnPolicy {
     pub default: Backend,
     /// Address of the tree's zygote, once it runs.
     pub zygote: Option<String>,
+    /// Set by `tractor-host run --spawn ssh:<host>`: every actor goes to
+    /// that host (the root over ssh, the rest local to it there).
+    pub forced_host: Option<String>,
 }
 
 impl SpawnPolicy {
@@ -78,5 +85,11 @@ impl SpawnPolicy {
     /// else the component's, else the tree's default.
     pub fn choose(&self, asked: Option<Backend>, component: Option<Backend>) -> Backend {
         self.forced.or(asked).or(component).unwrap_or(self.default)
+    }
+
+    /// The host one spawn goes to (`None`: wherever the spawner is):
+    /// forced, else the component's placement.
+    pub fn place<'a>(&'a self, component: Option<&'a str>) -> Option<&'a str> {
+        self.forced_host.as_deref().or(component)
     }
 }

@@ -83,6 +83,10 @@ impl Tree {
                 grants: spec.grants.clone(),
                 spawn: spec.spawn,
                 discoverable: spec.discoverable,
+                host: spec.host.clone(),
+                sha256: compiled.sha256.clone(),
+                size: compiled.size,
+                source: Some(spec.source.clone()),
             });
         }
         // Keep the cache in bounds, never dropping what this tree uses.
@@ -113,8 +117,10 @@ impl Tree {
                 id,
                 grace: manifest.cancel_grace,
                 max_depth: manifest.max_depth,
-                spawn: SpawnPolicy { forced: None, default: manifest.spawn, zygote: None },
+                spawn: SpawnPolicy { forced: None, default: manifest.spawn, zygote: None, forced_host: None },
                 thread_entry: crate::actor::run_thread,
+                hosts: manifest.hosts.clone(),
+                here: String::new(),
             },
         })
     }
@@ -123,6 +129,29 @@ impl Tree {
     /// --spawn` does), whatever the manifest or the guests ask for.
     pub fn force_backend(&mut self, backend: Backend) {
         self.info.spawn.forced = Some(backend);
+    }
+
+    /// Add (or replace, by name) hosts actors can be placed on.
+    pub fn add_hosts(&mut self, hosts: Vec<crate::spawn::ssh::HostSpec>) {
+        for h in hosts {
+            self.info.hosts.retain(|k| k.name != h.name);
+            self.info.hosts.push(h);
+        }
+    }
+
+    /// Put every actor of this tree on host `name` of the manifest's
+    /// `[hosts]` (what `tractor-host run --spawn ssh:<name>` does): the
+    /// root over ssh, the rest local to it there.
+    pub fn force_host(&mut self, name: &str) -> Result<(), String> {
+        if !self.info.hosts.iter().any(|h| h.name == name) {
+            let known: Vec<&str> = self.info.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(format!(
+                "no host `{name}` in the manifest's [hosts] (known: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ));
+        }
+        self.info.spawn.forced_host = Some(name.to_string());
+        Ok(())
     }
 
     /// A spawning context for a native program driving this tree, with

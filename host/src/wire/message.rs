@@ -131,6 +131,29 @@ pub enum Msg {
         /// Why (its cancellation, or its failure).
         reason: RemoteError,
     },
+    /// Both ways, on remote (ssh) links only: the link is alive.
+    Heartbeat,
+    /// Parent → relay, remote links only: deliver `signal` to the remote
+    /// actor's process group.
+    Signal {
+        /// The signal number.
+        signal: i32,
+    },
+    /// Relay → parent, remote links only: how the remote actor process
+    /// ended; its last frame.
+    Exited {
+        /// Its exit status, if it exited.
+        code: Option<i32>,
+        /// The signal that killed it, if one did.
+        signal: Option<i32>,
+    },
+    /// Relay → parent, remote links only: whole lines the remote subtree
+    /// wrote to its stdout.
+    Output {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// Parent → child: report your status and your subtree's (for
     /// `tractor-host ps`).
     Status {
@@ -171,6 +194,10 @@ impl Msg {
             Msg::TreeResponse { .. } => "TreeResponse",
             Msg::TreeCancel { .. } => "TreeCancel",
             Msg::PeerClosing { .. } => "PeerClosing",
+            Msg::Heartbeat => "Heartbeat",
+            Msg::Signal { .. } => "Signal",
+            Msg::Exited { .. } => "Exited",
+            Msg::Output { .. } => "Output",
             Msg::Status { .. } => "Status",
             Msg::StatusReport { .. } => "StatusReport",
         }
@@ -260,6 +287,12 @@ pub struct StartActor {
     /// such a tree fail with `denied`.
     #[serde(default)]
     pub registry: bool,
+    /// The host it runs on, by its manifest name ("" for the driver's).
+    #[serde(default)]
+    pub host: String,
+    /// The tree's `[hosts]`, for ssh spawns from it.
+    #[serde(default)]
+    pub hosts: Vec<crate::spawn::ssh::HostSpec>,
 }
 
 fn no_args() -> ciborium::Value {
@@ -300,6 +333,19 @@ pub struct ComponentEntry {
     /// Whether its actors are registered (found by name); default true.
     #[serde(default = "yes")]
     pub discoverable: bool,
+    /// The host its actors are placed on (`spawn = "ssh:<host>"`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// SHA-256 of its `.wasm` (64 hex digits), what remote caches are
+    /// asked for; "" if unknown.
+    #[serde(default)]
+    pub sha256: String,
+    /// Size of its `.wasm` in bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Its `.wasm` on the spawner's host, shipped to hosts that lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
 }
 
 fn yes() -> bool {

@@ -19,6 +19,8 @@
 //! that name the file, the key path and (where known) the line and column.
 
 use crate::spawn::valid_name;
+
+mod hosts;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,8 @@ pub struct Manifest {
     pub max_depth: Option<u32>,
     /// How actors are started unless chosen otherwise (`[tree] spawn`).
     pub spawn: crate::spawn::Backend,
+    /// Other machines actors can be placed on (`[hosts.<name>]`).
+    pub hosts: Vec<crate::spawn::ssh::HostSpec>,
 }
 
 /// The `[root]` table.
@@ -88,6 +92,8 @@ pub struct ComponentSpec {
     pub grants: crate::sandbox::Grants,
     /// How actors running it are started (`[component.x] spawn`).
     pub spawn: Option<crate::spawn::Backend>,
+    /// The host its actors go to (`spawn = "ssh:<host>"`).
+    pub host: Option<String>,
     /// Whether its actors are registered, to be found by name
     /// (`[component.x] discoverable`, default true).
     pub discoverable: bool,
@@ -117,6 +123,8 @@ struct RawManifest {
     tree: Option<RawTree>,
     #[serde(default)]
     component: BTreeMap<String, RawComponent>,
+    #[serde(default)]
+    hosts: BTreeMap<String, hosts::RawHost>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +244,7 @@ impl Manifest {
             }
         };
 
+        let hosts = hosts::parse(raw.hosts, &abs).map_err(err)?;
         let mut components = BTreeMap::new();
         for (name, c) in raw.component {
             let key = format!("component.{name}");
@@ -323,12 +332,24 @@ impl Manifest {
                     }
                 }
             };
-            let spawn = match c.spawn {
-                None => None,
-                Some(b) => Some(b.parse().map_err(|e| err(format!("`{key}.spawn`: {e}")))?),
+            let (spawn, host) = match c.spawn {
+                None => (None, None),
+                Some(h) if h.starts_with("ssh:") => {
+                    let h = &h[4..];
+                    if !hosts.iter().any(|s| s.name == h) {
+                        let known: Vec<&str> = hosts.iter().map(|s| s.name.as_str()).collect();
+                        return Err(err(format!(
+                            "`{key}.spawn`: no host `{h}` in [hosts] (known: {})",
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        )));
+                    }
+                    (None, Some(h.to_string()))
+                }
+                Some(b) => (Some(b.parse().map_err(|e| err(format!("`{key}.spawn`: {e} or ssh:<host>")))?), None),
             };
             let discoverable = c.discoverable.unwrap_or(true);
-            components.insert(name.clone(), ComponentSpec { name, source, build, limits, grants, spawn, discoverable });
+            let spec = ComponentSpec { name: name.clone(), source, build, limits, grants, spawn, host, discoverable };
+            components.insert(name, spec);
         }
 
         let root_name = raw.root.name.unwrap_or_else(|| "root".to_string());
@@ -371,8 +392,31 @@ impl Manifest {
             dir,
             root: RootSpec { name: root_name, component: raw.root.component, func, args },
             components,
+            hosts,
         })
     }
+}
+
+/// Read a hosts file: `[hosts.<name>]` tables only, as in a manifest,
+/// paths relative to the file (`tractor-host run --hosts FILE`).
+pub fn load_hosts(path: &Path) -> Result<Vec<crate::spawn::ssh::HostSpec>, ManifestError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawHosts {
+        hosts: BTreeMap<String, hosts::RawHost>,
+    }
+    let err = |message: String| ManifestError { file: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read hosts file: {e}")))?;
+    let raw: RawHosts = serde_path_to_error::deserialize(
+        toml::Deserializer::parse(&text).map_err(|e| err(e.to_string()))?,
+    )
+    .map_err(|e| {
+        let at = e.path().to_string();
+        err(format!("`{at}`: {}", e.into_inner().message().trim()))
+    })?;
+    let dir = std::fs::canonicalize(path).ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+    hosts::parse(raw.hosts, &abs).map_err(err)
 }
 
 /// Parse `500ms`, `2s`, `1.5s` or `1m`.
