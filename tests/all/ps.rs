@@ -145,10 +145,11 @@ async fn ps_counts_calls_contexts_peers_and_children_as_they_change() {
     let found = driver.find_actor("a").await.unwrap().expect("a is registered");
     let b = n.start_actor("b", Some("testbed")).await.unwrap();
     let _subtree = b.run("sleepers", cbor(&(2, 1))).unwrap();
-    let t = until(&id, "b's two children are up", |t| {
-        t.actors.iter().filter(|x| x.name.starts_with("b.") && x.state == RunState::Running).count() == 2
-    })
-    .await;
+    // Registered once ready: wait on that, then ask.
+    for kid in ["b.0", "b.1"] {
+        driver.wait_for_actor(kid).await.unwrap();
+    }
+    let t = tree_status(&id).await;
     let all = by_name(&t);
     let me = all["a"];
     assert_eq!((me.calls, me.contexts, me.peers), (1, 1, 1), "{me:?}");

@@ -128,13 +128,9 @@ pub(super) fn listen(actor: &Arc<Actor>, addr: &str, token: String) -> std::io::
     let actor = actor.clone();
     let token = Arc::new(token);
     Ok(tokio::spawn(async move {
-        // SAFETY: getuid cannot fail.
-        let uid = unsafe { libc::getuid() };
         while let Ok((sock, _)) = listener.accept().await {
             // Only processes of our own user; anyone else is dropped unheard.
-            let same_user = nix::sys::socket::getsockopt(&sock, nix::sys::socket::sockopt::PeerCredentials)
-                .is_ok_and(|c| c.uid() == uid);
-            if !same_user {
+            if !crate::discovery::same_user(&sock) {
                 tracing::warn!(actor = %actor.scope.me.name, "refused a peer connection from another user");
                 continue;
             }

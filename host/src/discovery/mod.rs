@@ -31,3 +31,11 @@ pub fn same_token(a: &str, b: &str) -> bool {
 pub fn peer_addr(tree: &str, uid: &str) -> String {
     format!("tractor-peer-{tree}-{uid}")
 }
+
+/// Whether the process at the other end of `sock` runs as our OS user
+/// (`SO_PEERCRED`): peer links and control sockets admit no one else.
+pub fn same_user(sock: &tokio::net::UnixStream) -> bool {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::PeerCredentials).is_ok_and(|c| c.uid() == uid)
+}

@@ -8,6 +8,7 @@
 //! bound by another user under a name that looks like ours). `ps` finds the
 //! sockets in `/proc/net/unix`.
 
+use crate::discovery::same_user;
 use crate::nursery::{ActorScope, STATUS_TIMEOUT};
 use crate::wire::{ControlReq, TreeStatus};
 use std::os::linux::net::SocketAddrExt as _;
@@ -62,10 +63,6 @@ pub(crate) fn serve(scope: &Arc<ActorScope>, label: String) -> std::io::Result<t
             });
         }
     }))
-}
-
-fn same_user(sock: &tokio::net::UnixStream) -> bool {
-    nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::PeerCredentials).is_ok_and(|c| c.uid() == my_uid())
 }
 
 /// Answer requests on one connection until the client closes it.
