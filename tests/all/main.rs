@@ -17,4 +17,5 @@ mod new;
 mod ps;
 mod sandbox;
 mod ssh;
+mod ssh_faults;
 mod tree;

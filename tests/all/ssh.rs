@@ -2,35 +2,10 @@
 //! run calls, contexts and errors like local ones, components shipped once
 //! by hash, lifetimes that hold across the link, and failures named.
 
-use crate::common::ssh::{available, SshHost};
-use crate::common::{assert_all_gone, cbor, testbed};
+use crate::common::ssh::{available, on_h1, parent_cmdline, tree_pids_running, with_h1, SshHost};
+use crate::common::{assert_all_gone, cbor};
 use ciborium::Value;
 use tractor_host::{ErrorKind, Nursery, Tree};
-
-/// The testbed tree with its component placed on `h1`.
-fn on_h1(h: &SshHost) -> Tree {
-    let mut tree = testbed();
-    tree.info.hosts = vec![h.spec()];
-    for c in &mut tree.info.components {
-        c.host = Some("h1".into());
-    }
-    tree
-}
-
-fn parent_cmdline(pid: u32) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("0").to_string();
-    std::fs::read_to_string(format!("/proc/{ppid}/cmdline")).unwrap_or_default().replace('\0', " ")
-}
-
-/// Run `body` with a fresh sshd as `h1` (skipped without sshd, unless
-/// `TRACTOR_SSH_TESTS=1`).
-fn with_h1<F: std::future::Future<Output = ()>>(body: impl FnOnce(SshHost) -> F) {
-    if !available() {
-        return;
-    }
-    crate::common::run(body(SshHost::start(10)));
-}
 
 #[test]
 fn a_remote_actor_serves_calls_contexts_and_errors() {
@@ -254,16 +229,6 @@ fn sigkill_of_the_driver_takes_the_remote_tree_down() {
     let took = crate::common::assert_tree_gone_within(&id, std::time::Duration::from_secs(10));
     eprintln!("remote daemon_tree gone {took:?} after SIGKILL of the driver");
     assert_eq!(h.sessions(), 0, "no sshd session is left");
-}
-
-/// Pids of tree `id`'s processes whose command line contains `what`.
-fn tree_pids_running(id: &str, what: &str) -> Vec<u32> {
-    crate::common::tree_pids(id)
-        .into_iter()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ").contains(what)
-        })
-        .collect()
 }
 
 #[test]

@@ -359,7 +359,16 @@ pub(super) async fn supervise(
     // Nobody will answer these now.
     child.state.lock().unwrap().statuses.clear();
     let status = proc.wait().await;
-    let status = remote_exit.unwrap_or(status);
+    // ssh's own status cannot tell a dead relay from a dead connection
+    // (255 for both), so a remote link that ended without `Exited` says so.
+    let status = match (remote_exit, &remote) {
+        (Some(exit), _) => exit,
+        (None, Some(_)) if failure.is_none() => crate::spawn::Exit::Lost(format!(
+            "its link ended without word from its relay (ssh {status}): the relay, the ssh client or the \
+             connection died"
+        )),
+        (None, _) => status,
+    };
     // Reaped: it and its subtree leave the registry, and what it waited
     // for is withdrawn.
     bus.child_gone(&child.info.uid);

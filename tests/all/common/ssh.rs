@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use tractor_host::spawn::ssh::HostSpec;
+use tractor_host::Tree;
 
 /// Whether the ssh tests can run here; with `TRACTOR_SSH_TESTS=1` (CI) a
 /// missing sshd is a failure, not a skip.
@@ -130,23 +131,82 @@ impl SshHost {
 
     /// Its per-connection `sshd: root@notty` session processes.
     pub fn sessions(&self) -> usize {
+        self.session_pids().len()
+    }
+
+    /// The pids of its per-connection session processes.
+    pub fn session_pids(&self) -> Vec<u32> {
         let me = self.sshd.id();
-        let mut n = 0;
+        let mut out = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
             let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
             if ppid == Some(me) {
-                n += 1;
+                out.extend(entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()));
             }
         }
-        n
+        out
     }
 }
 
 impl Drop for SshHost {
     fn drop(&mut self) {
+        // Its sessions are not its process group's: end them too, so a
+        // failed test leaves no sshd behind.
+        for pid in self.session_pids() {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
         let _ = self.sshd.kill();
         let _ = self.sshd.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The testbed tree with its component placed on `h1`.
+pub fn on_h1(h: &SshHost) -> Tree {
+    let mut tree = super::testbed();
+    tree.info.hosts = vec![h.spec()];
+    for c in &mut tree.info.components {
+        c.host = Some("h1".into());
+    }
+    tree
+}
+
+/// The command line of `pid`'s parent process.
+pub fn parent_cmdline(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("0").to_string();
+    std::fs::read_to_string(format!("/proc/{ppid}/cmdline")).unwrap_or_default().replace('\0', " ")
+}
+
+/// Run `body` with a fresh sshd as `h1` (skipped without sshd, unless
+/// `TRACTOR_SSH_TESTS=1`).
+pub fn with_h1<F: std::future::Future<Output = ()>>(body: impl FnOnce(SshHost) -> F) {
+    if !available() {
+        return;
+    }
+    super::run(body(SshHost::start(10)));
+}
+
+/// Pids of tree `id`'s processes whose command line contains `what`.
+pub fn tree_pids_running(id: &str, what: &str) -> Vec<u32> {
+    super::tree_pids(id)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ").contains(what)
+        })
+        .collect()
+}
+
+/// Pids of tree `id`'s relays (`tractor-host __remote`, not the ssh
+/// clients whose remote command names it).
+pub fn relays(id: &str) -> Vec<u32> {
+    super::tree_pids(id)
+        .into_iter()
+        .filter(|p| {
+            let argv = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            argv.split('\0').nth(1) == Some("__remote")
+        })
+        .collect()
 }
