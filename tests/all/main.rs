@@ -18,4 +18,5 @@ mod ps;
 mod sandbox;
 mod ssh;
 mod ssh_faults;
+mod ssh_netns;
 mod tree;

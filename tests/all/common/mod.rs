@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod ssh;
 
 use std::io::{BufRead, BufReader};

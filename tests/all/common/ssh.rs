@@ -1,5 +1,6 @@
-//! A throwaway sshd on loopback for the ssh backend's tests: fresh host
-//! and user keys, an ssh config naming it `h1`, and its own remote cache.
+//! A throwaway sshd for the ssh backend's tests, on loopback or in a
+//! network namespace: fresh host and user keys, an ssh config naming it
+//! (`h1`, `h2`), and its own remote cache.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -21,15 +22,20 @@ pub fn available() -> bool {
     here
 }
 
-/// One sshd, listening on 127.0.0.1, reachable as `h1` through `config`.
+/// One sshd, reachable as `name` through `config`: on loopback, or alone
+/// in a network namespace (its own hostname too) behind a veth pair.
 pub struct SshHost {
     /// The fixture's folder (keys, configs, the remote cache).
     pub dir: PathBuf,
+    /// The name ssh and manifests know it by (`h1`, `h2`).
+    pub name: String,
     /// The port it listens on.
     pub port: u16,
     sshd: Child,
     /// What it logged, for failure messages.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Its namespace, when it has one (deleted after sshd).
+    pub net: Option<super::netns::Netns>,
 }
 
 fn run(cmd: &mut Command) {
@@ -38,8 +44,18 @@ fn run(cmd: &mut Command) {
 }
 
 impl SshHost {
-    /// Start one (`max_sessions`: its `MaxSessions`).
+    /// Start one on loopback as `h1` (`max_sessions`: its `MaxSessions`).
     pub fn start(max_sessions: u32) -> SshHost {
+        Self::start_as("h1", max_sessions, None)
+    }
+
+    /// Start `name` in a network namespace of its own, joined to this one
+    /// by a veth pair, so a partition is a link set down.
+    pub fn in_netns(name: &str) -> SshHost {
+        Self::start_as(name, 10, Some(super::netns::Netns::new(name)))
+    }
+
+    fn start_as(name: &str, max_sessions: u32, net: Option<super::netns::Netns>) -> SshHost {
         let dir = std::env::temp_dir().join(format!("tractor-ssh-{}", tractor_host::spawn::new_uid()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
@@ -47,22 +63,37 @@ impl SshHost {
             run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(dir.join(key)));
         }
         std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
+        let addr = net.as_ref().map_or("127.0.0.1".to_string(), |n| n.remote_addr.clone());
         for _attempt in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            // In its own namespace nothing else listens; on loopback ask
+            // the kernel for a free port.
+            let port = match net {
+                Some(_) => 2222,
+                None => std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(),
+            };
             let config = format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+                "Port {port}\nListenAddress {addr}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nStrictModes no\nPidFile none\nMaxSessions {max_sessions}\nLogLevel VERBOSE\n",
                 d = dir.display()
             );
             std::fs::write(dir.join("sshd_config"), config).unwrap();
-            let mut sshd = Command::new("/usr/sbin/sshd")
-                .args(["-D", "-e", "-f"])
-                .arg(dir.join("sshd_config"))
-                .stdin(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut cmd = match &net {
+                // `ip netns exec` and `unshare` exec (no fork): the child is sshd.
+                Some(n) => {
+                    let mut c = Command::new("ip");
+                    c.args(["netns", "exec", &n.name, "unshare", "--uts", "sh", "-c"])
+                        .arg(format!("hostname {name} && exec /usr/sbin/sshd -D -e -f \"$0\""))
+                        .arg(dir.join("sshd_config"));
+                    c
+                }
+                None => {
+                    let mut c = Command::new("/usr/sbin/sshd");
+                    c.args(["-D", "-e", "-f"]).arg(dir.join("sshd_config"));
+                    c
+                }
+            };
+            let mut sshd = cmd.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
             let mut lines = BufReader::new(sshd.stderr.take().unwrap()).lines();
             let log = Arc::new(Mutex::new(Vec::new()));
             // Up once it says so; another process may have taken the port.
@@ -70,7 +101,7 @@ impl SshHost {
             for line in lines.by_ref() {
                 let Ok(line) = line else { break };
                 log.lock().unwrap().push(line.clone());
-                if line.contains("Server listening on 127.0.0.1") {
+                if line.contains(&format!("Server listening on {addr}")) {
                     up = true;
                     break;
                 }
@@ -84,23 +115,23 @@ impl SshHost {
             std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| keep.lock().unwrap().push(l)));
             let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
             let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
-            std::fs::write(dir.join("known_hosts"), format!("[127.0.0.1]:{port} {}\n", host_key.join(" "))).unwrap();
+            std::fs::write(dir.join("known_hosts"), format!("[{addr}]:{port} {}\n", host_key.join(" "))).unwrap();
             let ssh_config = format!(
-                "Host h1\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {d}/user_key\n  \
+                "Host {name}\n  HostName {addr}\n  Port {port}\n  User root\n  IdentityFile {d}/user_key\n  \
                  IdentitiesOnly yes\n  BatchMode yes\n  StrictHostKeyChecking yes\n  UserKnownHostsFile {d}/known_hosts\n",
                 d = dir.display()
             );
             std::fs::write(dir.join("ssh_config"), ssh_config).unwrap();
-            return SshHost { dir, port, sshd, log };
+            return SshHost { dir, name: name.into(), port, sshd, log, net };
         }
-        panic!("sshd did not start");
+        panic!("sshd did not start: {net:?}");
     }
 
-    /// Host `h1` as a manifest's `[hosts.h1]` would give it.
+    /// This host as a manifest's `[hosts.<name>]` would give it.
     pub fn spec(&self) -> HostSpec {
         HostSpec {
-            name: "h1".into(),
-            ssh: "h1".into(),
+            name: self.name.clone(),
+            ssh: self.name.clone(),
             port: None,
             identity: None,
             ssh_config: Some(self.dir.join("ssh_config")),
@@ -116,17 +147,23 @@ impl SshHost {
 
     /// The remote side's component cache.
     pub fn cache(&self) -> PathBuf {
-        self.dir.join("h1-cache")
+        self.dir.join(format!("{}-cache", self.name))
     }
 
-    /// The `[hosts.h1]` table for a manifest.
+    /// The `[hosts.<name>]` table for a manifest.
     pub fn table(&self) -> String {
         format!(
-            "[hosts.h1]\nssh = \"h1\"\nssh-config = \"{}\"\nexe = \"{}\"\ncache-dir = \"{}\"\n",
+            "[hosts.{n}]\nssh = \"{n}\"\nssh-config = \"{}\"\nexe = \"{}\"\ncache-dir = \"{}\"\n",
             self.dir.join("ssh_config").display(),
             super::host_exe().display(),
-            self.cache().display()
+            self.cache().display(),
+            n = self.name
         )
+    }
+
+    /// The listening sshd's pid.
+    pub fn sshd_pid(&self) -> u32 {
+        self.sshd.id()
     }
 
     /// Its per-connection `sshd: root@notty` session processes.
@@ -159,6 +196,7 @@ impl Drop for SshHost {
         }
         let _ = self.sshd.kill();
         let _ = self.sshd.wait();
+        self.net.take();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
