@@ -17,6 +17,7 @@ mod new;
 mod ps;
 mod sandbox;
 mod ssh;
+mod ssh_cli;
 mod ssh_faults;
 mod ssh_netns;
 mod tree;

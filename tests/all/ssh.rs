@@ -177,60 +177,6 @@ fn a_sigkilled_remote_actor_is_reported_with_its_signal_and_host() {
     });
 }
 
-/// `tractor-host run --hosts <h1's table> --spawn ssh:h1 <example>`.
-fn run_on_h1(h: &SshHost, example: &str) -> (std::process::Command, String) {
-    let hosts = h.dir.join("hosts.toml");
-    std::fs::write(&hosts, h.table()).unwrap();
-    let id = tractor_host::spawn::new_uid();
-    let mut cmd = std::process::Command::new(crate::common::host_exe());
-    cmd.arg("run").arg("--hosts").arg(&hosts).args(["--spawn", "ssh:h1"]).arg(format!("examples/{example}"));
-    cmd.env("TRACTOR_TREE", &id).current_dir(crate::common::repo());
-    (cmd, id)
-}
-
-#[test]
-fn a_whole_example_runs_on_h1_with_its_output_forwarded() {
-    if !available() {
-        return;
-    }
-    let _shared = crate::common::shared();
-    let h = SshHost::start(10);
-    let (mut cmd, id) = run_on_h1(&h, "primes_pool");
-    let out = cmd.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    // The remote root's lines come back through its relay, prefixed.
-    assert!(text.contains("[root] "), "{text}");
-    assert!(text.contains("is prime: true") && text.contains("is prime: false"), "{text}");
-    assert_all_gone(&id);
-}
-
-#[test]
-fn sigkill_of_the_driver_takes_the_remote_tree_down() {
-    if !available() {
-        return;
-    }
-    use std::io::BufRead as _;
-    let _shared = crate::common::shared();
-    let h = SshHost::start(10);
-    let (mut cmd, id) = run_on_h1(&h, "daemon_tree");
-    let mut child = cmd.stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::null()).spawn().unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let up = lines.find_map(|l| l.ok().filter(|l| l.contains("tree up:")));
-    assert_eq!(up.as_deref(), Some("[root] tree up: 7 actors"));
-    std::thread::spawn(move || lines.for_each(drop));
-    // The remote actors, their relay and the ssh processes are all the
-    // tree's: 7 actors + a relay + the mux client + the master + the driver.
-    assert!(crate::common::tree_pids(&id).len() >= 10, "{:?}", crate::common::tree_pids(&id));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // Its ssh processes die with it (death signal), the channel closes,
-    // the relay tears the remote subtree down.
-    let took = crate::common::assert_tree_gone_within(&id, std::time::Duration::from_secs(10));
-    eprintln!("remote daemon_tree gone {took:?} after SIGKILL of the driver");
-    assert_eq!(h.sessions(), 0, "no sshd session is left");
-}
-
 #[test]
 fn a_frozen_connection_is_detected_on_both_sides_while_it_stays_frozen() {
     with_h1(|h| async move {
