@@ -221,3 +221,36 @@ fn a_frozen_connection_is_detected_on_both_sides_while_it_stays_frozen() {
         assert_all_gone(&id);
     });
 }
+
+#[test]
+fn a_slow_link_is_not_taken_for_a_lost_one() {
+    with_h1(|h| async move {
+        // 100 ms each way: a round trip of 200 ms, a fifth of dead-after.
+        let delay = std::time::Duration::from_millis(100);
+        let proxy = crate::common::proxy::DelayProxy::start(h.port, delay);
+        let mut tree = on_h1(&h);
+        tree.info.hosts[0].ssh_config = Some(h.config_via(proxy.port));
+        tree.info.hosts[0].heartbeat_ms = 200;
+        tree.info.hosts[0].dead_after_ms = 1000;
+        let id = tree.info.id.clone();
+        let driver = tree.driver();
+        let n = Nursery::open(&driver);
+        let w = n.start_actor("w", Some("testbed")).await.unwrap();
+        // A hundred calls in flight at once, each answered right.
+        let calls: Vec<_> = (0..100).map(|i| w.run("add", cbor(&(i, 1))).unwrap()).collect();
+        for (i, c) in calls.into_iter().enumerate() {
+            assert_eq!(c.get().await.unwrap(), cbor(&(i + 1)));
+        }
+        let start = std::time::Instant::now();
+        assert_eq!(w.run("add", cbor(&(1, 1))).unwrap().get().await.unwrap(), cbor(&2));
+        let rtt = start.elapsed();
+        assert!(rtt >= 2 * delay, "the proxy delays: a call took {rtt:?}");
+        // Idle for three dead-afters: heartbeats keep the slow link alive.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        assert_eq!(w.run("add", cbor(&(2, 2))).unwrap().get().await.unwrap(), cbor(&4), "not lost");
+        n.cancel().await;
+        n.wait().await.unwrap();
+        drop((w, n, driver, proxy));
+        assert_all_gone(&id);
+    });
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod proxy;
 pub mod ssh;
 
 use std::io::{BufRead, BufReader};

@@ -161,6 +161,21 @@ impl SshHost {
         )
     }
 
+    /// An ssh config that reaches this host through a proxy listening on
+    /// loopback `port` (its host key known there too).
+    pub fn config_via(&self, port: u16) -> PathBuf {
+        let config = std::fs::read_to_string(self.dir.join("ssh_config")).unwrap();
+        let config = config
+            .replace(&format!("Port {}", self.port), &format!("Port {port}"))
+            .replace("/known_hosts", "/known_hosts_via");
+        let known = std::fs::read_to_string(self.dir.join("known_hosts")).unwrap();
+        let key = known.split_once(' ').unwrap().1;
+        std::fs::write(self.dir.join("known_hosts_via"), format!("[127.0.0.1]:{port} {key}")).unwrap();
+        let path = self.dir.join(format!("ssh_config_via_{port}"));
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+
     /// The listening sshd's pid.
     pub fn sshd_pid(&self) -> u32 {
         self.sshd.id()
