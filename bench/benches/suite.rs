@@ -15,6 +15,8 @@ fn main() {
         python_async: repo.join("examples/asyncio_echo"),
         host_exe: env!("CARGO_BIN_EXE_tractor-bench").into(),
         only: Vec::new(),
+        hosts: None,
+        ssh_host: None,
     };
     println!("{}", tractor_bench::table_header());
     tractor_bench::run(&opts, |f| println!("{}", f.row())).expect("the suite runs");

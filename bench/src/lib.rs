@@ -9,6 +9,7 @@
 mod figure;
 mod measure;
 pub mod primes;
+mod ssh;
 
 use figure::Floor;
 pub use figure::{table_header, Figure};
@@ -57,12 +58,16 @@ pub struct Options {
     /// `tractor_host::init` (this suite's own binaries do).
     pub host_exe: PathBuf,
     /// Only these sections (`spawn`, `calls`, `streams`, `rss`, `primes`,
-    /// `many`, `async`, `discovery`); all when empty.
+    /// `many`, `async`, `discovery`, `ssh`); all when empty.
     pub only: Vec<String>,
+    /// The `[hosts]` inventory the `ssh` section finds its host in.
+    pub hosts: Option<PathBuf>,
+    /// The host the `ssh` section measures (it is skipped without one).
+    pub ssh_host: Option<String>,
 }
 
 /// The sections of the suite, in the order they run.
-pub const SECTIONS: [&str; 8] = ["spawn", "calls", "streams", "rss", "primes", "many", "async", "discovery"];
+pub const SECTIONS: [&str; 9] = ["spawn", "calls", "streams", "rss", "primes", "many", "async", "discovery", "ssh"];
 
 /// Workload sizes and repetitions.
 struct Plan {
@@ -322,6 +327,16 @@ pub fn run(opts: &Options, mut report: impl FnMut(&Figure)) -> Result<Vec<Figure
             Ok(())
         })?;
         drop(ctx);
+    }
+    match &opts.ssh_host {
+        Some(name) if want("ssh") => {
+            let host = ssh::host_of(opts.hosts.as_deref(), name)?;
+            ssh::section(&tree, &host, &plan, &rt, &mut emit)?;
+        }
+        None if opts.only.iter().any(|o| o == "ssh") => {
+            bail!("the ssh section needs a host: --hosts FILE --ssh-host NAME (bench/loopback-sshd.sh makes one)")
+        }
+        _ => {}
     }
     Ok(all)
 }

@@ -30,9 +30,15 @@ struct Cli {
     /// A manifest with a Python asyncio component `echo` (the `async` section).
     #[arg(long, default_value = "examples/asyncio_echo")]
     python_async: PathBuf,
-    /// Only this section (repeatable): spawn, calls, streams, rss, primes, many.
+    /// Only this section (repeatable): spawn, calls, streams, rss, primes, many, async, discovery, ssh.
     #[arg(long, value_name = "SECTION", value_parser = clap::builder::PossibleValuesParser::new(tractor_bench::SECTIONS))]
     only: Vec<String>,
+    /// The `[hosts]` inventory for the ssh section.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// Measure the ssh backend on this host of `--hosts` (the ssh section).
+    #[arg(long, value_name = "NAME")]
+    ssh_host: Option<String>,
     /// The binary actors run (default: the `tractor-host` beside this one,
     /// else this one).
     #[arg(long, value_name = "PATH")]
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
         python_async: cli.python_async,
         host_exe,
         only: cli.only,
+        hosts: cli.hosts,
+        ssh_host: cli.ssh_host,
     };
     if !cli.json {
         println!("{}", tractor_bench::table_header());

@@ -510,7 +510,13 @@ pub(crate) async fn many_actors(ctx: &Arc<ActorScope>, count: usize) -> Result<(
 
 /// Ping-pong of 8-byte messages with a child process over pipes.
 pub(crate) fn pipe_round_trips(exe: &std::path::Path, count: u32) -> Result<f64> {
-    let mut child = Command::new(exe).arg(PIPE_ECHO_SUBCOMMAND).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+    echo_round_trips(Command::new(exe).arg(PIPE_ECHO_SUBCOMMAND), count)
+}
+
+/// Ping-pong of 8-byte messages with `echo`, a command that writes back
+/// what it reads.
+pub(crate) fn echo_round_trips(echo: &mut Command, count: u32) -> Result<f64> {
+    let mut child = echo.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
     let (mut w, mut r) = (child.stdin.take().expect("piped"), child.stdout.take().expect("piped"));
     let mut buf = [0u8; 8];
     let t = Instant::now();

@@ -112,6 +112,14 @@ fn sigkill_of_the_driver_takes_the_remote_tree_down() {
     // The remote actors, their relay and the ssh processes are all the
     // tree's: 7 actors + a relay + the mux client + the master + the driver.
     assert!(crate::common::tree_pids(&id).len() >= 10, "{:?}", crate::common::tree_pids(&id));
+    // `ps` on the driver's host sees the remote tree, each actor on h1.
+    let ps = std::process::Command::new(crate::common::host_exe()).args(["ps", "--json", "--tree", &id]).output();
+    let trees: Vec<tractor_host::wire::TreeStatus> = serde_json::from_slice(&ps.unwrap().stdout).unwrap();
+    let hosts: Vec<&str> = trees[0].actors.iter().map(|a| a.host.as_str()).collect();
+    assert_eq!(hosts, vec!["h1"; 7], "{:?}", trees[0].actors);
+    let table = std::process::Command::new(crate::common::host_exe()).args(["ps", "--tree", &id]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("HOST") && table.contains(" h1 "), "{table}");
     child.kill().unwrap();
     child.wait().unwrap();
     // Its ssh processes die with it (death signal), the channel closes,

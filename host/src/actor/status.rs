@@ -60,7 +60,7 @@ fn own(actor: &Actor) -> ActorStatus {
         pid: std::process::id(),
         component: scope.me.component.clone(),
         backend: String::new(),
-        host: String::new(),
+        host: scope.tree.here.clone(),
         state: if scope.cancel.is_cancelled() { RunState::Cancelling } else { RunState::Running },
         calls,
         contexts: actor.contexts.lock().unwrap().len() as u32,

@@ -85,11 +85,16 @@ pub fn render(trees: &[TreeStatus]) -> String {
             duration(t.uptime_ms),
             if n == 1 { "" } else { "s" }
         ));
-        let mut rows =
-            vec![["NAME", "UID", "PID", "COMPONENT", "BACKEND", "STATE", "UP", "RSS", "CPU", "SERVED", "PEERS"]
-                .map(String::from)];
+        // A HOST column once some actor runs elsewhere (its pid is there).
+        let remote = t.actors.iter().any(|a| !a.host.is_empty());
+        let mut head =
+            vec!["NAME", "UID", "PID", "COMPONENT", "BACKEND", "STATE", "UP", "RSS", "CPU", "SERVED", "PEERS"];
+        if remote {
+            head.insert(5, "HOST");
+        }
+        let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
         for (prefix, a) in in_tree_order(&t.actors) {
-            rows.push([
+            let mut row = vec![
                 format!("{prefix}{}", a.name),
                 a.uid.clone(),
                 a.pid.to_string(),
@@ -101,7 +106,11 @@ pub fn render(trees: &[TreeStatus]) -> String {
                 cpu(a.cpu_ms),
                 a.served.to_string(),
                 a.peers.to_string(),
-            ]);
+            ];
+            if remote {
+                row.insert(5, if a.host.is_empty() { "-".into() } else { a.host.clone() });
+            }
+            rows.push(row);
         }
         let widths: Vec<usize> =
             (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();

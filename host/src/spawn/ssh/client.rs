@@ -65,27 +65,6 @@ fn run_dir() -> std::io::Result<Arc<RunDir>> {
     Ok(Arc::new(RunDir(dir)))
 }
 
-/// The options every ssh command for `host` gets.
-fn base_options(host: &HostSpec) -> Vec<String> {
-    let mut o = Vec::new();
-    if let Some(f) = &host.ssh_config {
-        o.extend(["-F".into(), f.display().to_string()]);
-    }
-    if let Some(p) = host.port {
-        o.extend(["-p".into(), p.to_string()]);
-    }
-    if let Some(i) = &host.identity {
-        o.extend(["-i".into(), i.display().to_string()]);
-    }
-    // Never prompt (no terminal is ours to use), never forward an agent;
-    // host keys are checked as the user's configuration says.
-    o.extend(["-o", "BatchMode=yes", "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes"].map(String::from));
-    o.push("-o".into());
-    o.push(format!("ConnectTimeout={}", host.connect_timeout_ms.div_ceil(1000).max(1)));
-    o.extend(host.ssh_options.iter().cloned());
-    o
-}
-
 /// A pipe for a child's stderr: our read end, its write end.
 fn stderr_pipe() -> std::io::Result<(tokio::net::unix::pipe::Receiver, OwnedFd)> {
     let (r, w) = std::io::pipe()?;
@@ -132,7 +111,7 @@ async fn start_master(exe: &Path, host: &HostSpec, tree_id: &str, n: usize) -> s
     let dir = run_dir()?;
     let ctl = dir.0.join(format!("m{n}"));
     let mut args = vec!["ssh".to_string(), "-M".into(), "-N".into(), "-T".into()];
-    args.extend(base_options(host));
+    args.extend(host.command_options());
     args.extend(
         [
             "-o",
@@ -163,7 +142,7 @@ async fn start_master(exe: &Path, host: &HostSpec, tree_id: &str, n: usize) -> s
         }
         if ctl.exists() {
             let mut check = tokio::process::Command::new("ssh");
-            check.args(base_options(host)).args(["-S", &ctl.display().to_string(), "-O", "check", &host.ssh]);
+            check.args(host.command_options()).args(["-S", &ctl.display().to_string(), "-O", "check", &host.ssh]);
             let ok = check.stdin(std::process::Stdio::null()).output().await.is_ok_and(|o| o.status.success());
             if ok {
                 break;
@@ -203,7 +182,7 @@ pub async fn spawn_actor(exe: &Path, tree_id: &str, ssh: SshSpawn<'_>) -> std::i
     let session = Session(master.clone());
     let (ours, theirs) = LinkFds::pair()?;
     let mut args = vec!["ssh".to_string()];
-    args.extend(base_options(host));
+    args.extend(host.command_options());
     args.extend(["-S".into(), master.ctl.display().to_string(), "-o".into(), "ControlMaster=no".into(), "-T".into()]);
     let remote = format!("exec env TRACTOR_TREE={} {} {RELAY_SUBCOMMAND}", quote(tree_id), quote(&host.exe));
     args.extend([host.ssh.clone(), "--".into(), remote]);

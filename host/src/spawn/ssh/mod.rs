@@ -62,6 +62,30 @@ pub struct HostSpec {
     pub connect_timeout_ms: u64,
 }
 
+impl HostSpec {
+    /// The options every ssh command for this host gets (before `-S` or
+    /// the destination).
+    pub fn command_options(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        if let Some(f) = &self.ssh_config {
+            o.extend(["-F".into(), f.display().to_string()]);
+        }
+        if let Some(p) = self.port {
+            o.extend(["-p".into(), p.to_string()]);
+        }
+        if let Some(i) = &self.identity {
+            o.extend(["-i".into(), i.display().to_string()]);
+        }
+        // Never prompt (no terminal is ours to use), never forward an agent;
+        // host keys are checked as the user's configuration says.
+        o.extend(["-o", "BatchMode=yes", "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes"].map(String::from));
+        o.push("-o".into());
+        o.push(format!("ConnectTimeout={}", self.connect_timeout_ms.div_ceil(1000).max(1)));
+        o.extend(self.ssh_options.iter().cloned());
+        o
+    }
+}
+
 /// One component on offer to the far side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
