@@ -124,6 +124,12 @@ fn a_tree_spans_two_hosts_each_with_its_own_cache_and_subtree() {
         for s in [&s1, &s2] {
             s.cancel_actor("test").await.unwrap();
         }
+        // A further ssh hop from h1 is refused, clearly (not built yet).
+        let hop = n.start_actor("hop", Some("testbed")).await.unwrap();
+        let said = hop.run("spawn-of", cbor(&("testbed-h2",))).unwrap().get().await.unwrap();
+        let said: String = said.deserialized().unwrap();
+        assert!(said.starts_with("spawn-failed: cannot start actor `probe` on another host from host 'h1'"), "{said}");
+        hop.cancel_actor("test").await.unwrap();
         // A failure deep on h2 comes back naming the actor where it began.
         let c = n.run_in_actor("c", Some("testbed-h2"), "nest", cbor(&(2, true))).await.unwrap();
         let e = c.result().await.unwrap_err();
@@ -134,7 +140,7 @@ fn a_tree_spans_two_hosts_each_with_its_own_cache_and_subtree() {
             let cached = std::fs::read_dir(h.cache()).map(|d| d.count()).unwrap_or(0);
             assert_eq!(cached, 1, "{}'s cache", h.name);
         }
-        drop((a, b, c, s1, s2, n, driver));
+        drop((a, b, c, s1, s2, hop, n, driver));
         assert_all_gone(&id);
     });
 }
