@@ -24,7 +24,7 @@ fn every_example_runs_with_its_root_on_h1() {
     let h = SshHost::start(10);
     // (example, exit code, what its stdout must say, what its stderr must say)
     let examples: &[(&str, i32, &[&str], &str)] = &[
-        ("single_func", 0, &["[root] ", "Collected subproc"], ""),
+        ("single_func", 0, &["[root@h1] ", "Collected subproc"], ""),
         ("we_are_processes", 1, &["This process tree will self-destruct in 1 sec..."], "Self Destructed"),
         ("primes_pool", 0, &["1099726899285419 is prime: false", "total: 5 of 6 numbers are prime"], ""),
         ("cluster", 0, &["Yo i am actor", "cancelled "], ""),
@@ -37,7 +37,7 @@ fn every_example_runs_with_its_root_on_h1() {
         (
             "polyglot",
             0,
-            &["[py] python actor pid=", "[root] js: find-add(rust-leaf) -> 42", "[root] py: spawn-rust -> 42"],
+            &["[py@h1] python actor pid=", "[root@h1] js: find-add(rust-leaf) -> 42", "[root@h1] py: spawn-rust -> 42"],
             "",
         ),
     ];
@@ -79,7 +79,7 @@ fn ctrl_c_cancels_a_remote_tree_through_its_frames_and_exits_130() {
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let up = lines.find_map(|l| l.ok().filter(|l| l.contains("tree up:")));
-    assert_eq!(up.as_deref(), Some("[root] tree up: 7 actors"));
+    assert_eq!(up.as_deref(), Some("[root@h1] tree up: 7 actors"));
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     // SAFETY: plain kill(2) to the job's group.
     assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
@@ -107,7 +107,7 @@ fn sigkill_of_the_driver_takes_the_remote_tree_down() {
     let mut child = cmd.stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::null()).spawn().unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let up = lines.find_map(|l| l.ok().filter(|l| l.contains("tree up:")));
-    assert_eq!(up.as_deref(), Some("[root] tree up: 7 actors"));
+    assert_eq!(up.as_deref(), Some("[root@h1] tree up: 7 actors"));
     std::thread::spawn(move || lines.for_each(drop));
     // The remote actors, their relay and the ssh processes are all the
     // tree's: 7 actors + a relay + the mux client + the master + the driver.

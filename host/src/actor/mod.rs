@@ -345,12 +345,14 @@ async fn serve(
     let (calls, mut call_rx) = Calls::new(out.clone(), who);
     let is_async = template.model == component::Model::Async;
     let (context_tx, mut context_rx) = mpsc::unbounded_channel();
+    // Lines of an actor on another host than the driver's say which.
+    let shown = if start.host.is_empty() { start.name.clone() } else { format!("{}@{}", start.name, start.host) };
     let actor = Arc::new(Actor {
         scope: scope.clone(),
         template,
         out: out.clone(),
-        stdout: Prefixed::new(&start.name, Target::Stdout),
-        stderr: Prefixed::new(&start.name, Target::Stderr),
+        stdout: Prefixed::new(&shown, Target::Stdout),
+        stderr: Prefixed::new(&shown, Target::Stderr),
         interrupt: Default::default(),
         contexts: Mutex::new(HashMap::new()),
         calls,
