@@ -254,3 +254,38 @@ fn a_slow_link_is_not_taken_for_a_lost_one() {
         assert_all_gone(&id);
     });
 }
+
+#[test]
+fn a_remote_actor_holds_only_its_grants_there() {
+    with_h1(|h| async move {
+        let mut tree = on_h1(&h);
+        for c in &mut tree.info.components {
+            c.grants.env.insert("GREETING".into(), "hi".into());
+        }
+        let id = tree.info.id.clone();
+        let driver = tree.driver();
+        let n = Nursery::open(&driver);
+        let w = n.start_actor("w", Some("testbed")).await.unwrap();
+        let env = |name: &str| w.run("get-env", cbor(&(name,))).unwrap().get();
+        assert_eq!(env("GREETING").await.unwrap(), cbor(&Some("hi")), "the granted variable");
+        // Not the relay's environment (which has TRACTOR_TREE and HOME).
+        for name in ["HOME", "TRACTOR_TREE", "PATH"] {
+            assert_eq!(env(name).await.unwrap(), Value::Null, "{name} is not granted");
+        }
+        // No folder, no address: the remote host's files and its sshd are
+        // as out of reach as locally.
+        for path in ["/etc/hostname", "/proc/self/environ", "../../etc/passwd"] {
+            let e = w.run("read-file", cbor(&(path,))).unwrap().get().await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Guest, "{path}: {e}");
+            assert!(e.message.contains("No such file") || e.message.contains("not permitted"), "{path}: {e}");
+        }
+        let addr = format!("127.0.0.1:{}", h.port);
+        let e = w.run("connect", cbor(&(addr.as_str(),))).unwrap().get().await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Guest, "connect {addr}: {e}");
+        assert!(e.message.contains("access-denied"), "{e}");
+        n.cancel().await;
+        let _ = n.wait().await;
+        drop((w, n, driver));
+        assert_all_gone(&id);
+    });
+}
