@@ -55,7 +55,7 @@ fn every_example_runs_with_its_root_on_h1() {
         assert_all_gone(&id);
     }
     // Each run is its own driver, with its own master, gone with it.
-    assert_eq!(h.sessions(), 0, "no sshd session is left");
+    h.wait_no_sessions();
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn ctrl_c_cancels_a_remote_tree_through_its_frames_and_exits_130() {
     // cut off by a dying ssh.
     assert!(!err.contains("lost") && !err.contains("died"), "{err}");
     assert_all_gone(&id);
-    assert_eq!(h.sessions(), 0, "no sshd session is left");
+    h.wait_no_sessions();
 }
 
 #[test]
@@ -126,5 +126,5 @@ fn sigkill_of_the_driver_takes_the_remote_tree_down() {
     // the relay tears the remote subtree down.
     let took = crate::common::assert_tree_gone_within(&id, std::time::Duration::from_secs(10));
     eprintln!("remote daemon_tree gone {took:?} after SIGKILL of the driver");
-    assert_eq!(h.sessions(), 0, "no sshd session is left");
+    h.wait_no_sessions();
 }

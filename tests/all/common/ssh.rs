@@ -186,6 +186,20 @@ impl SshHost {
         self.session_pids().len()
     }
 
+    /// Wait until it has no session left: a connection closed on our side
+    /// reaches sshd a moment later.
+    pub fn wait_no_sessions(&self) {
+        let start = std::time::Instant::now();
+        while !self.session_pids().is_empty() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "sshd sessions left after 10 s: {:?}",
+                self.session_pids()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// The pids of its per-connection session processes.
     pub fn session_pids(&self) -> Vec<u32> {
         let me = self.sshd.id();

@@ -223,6 +223,10 @@ async fn serve(mut up: Up, init: Init, cwasms: HashMap<String, PathBuf>, out_rx:
     let mut to_actor = actor.tx;
     let downstream = async {
         let mut first = true;
+        // Once the actor's end is closed (it is exiting), frames for it are
+        // dropped: its exit, not this, decides how the relay ends, so that
+        // `Exited` still goes up.
+        let mut actor_closed = false;
         loop {
             let body = match tokio::time::timeout(init.dead_after, read_body(&mut up.rx)).await {
                 Ok(Some(b)) => b,
@@ -243,8 +247,8 @@ async fn serve(mut up: Up, init: Init, cwasms: HashMap<String, PathBuf>, out_rx:
             first = false;
             let mut frame = (body.len() as u32).to_be_bytes().to_vec();
             frame.extend_from_slice(&body);
-            if to_actor.write_all(&frame).await.is_err() {
-                return;
+            if !actor_closed && to_actor.write_all(&frame).await.is_err() {
+                actor_closed = true;
             }
         }
     };
