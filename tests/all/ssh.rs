@@ -2,7 +2,7 @@
 //! run calls, contexts and errors like local ones, components shipped once
 //! by hash, lifetimes that hold across the link, and failures named.
 
-use crate::common::ssh::{available, on_h1, parent_cmdline, tree_pids_running, with_h1, SshHost};
+use crate::common::ssh::{available, on_h1, parent_cmdline, tree_pids_running, wait_pids_gone, with_h1, SshHost};
 use crate::common::{assert_all_gone, cbor};
 use ciborium::Value;
 use tractor_host::{ErrorKind, Nursery, Tree};
@@ -208,14 +208,8 @@ fn a_frozen_connection_is_detected_on_both_sides_while_it_stays_frozen() {
         assert!(e.message.contains("lost contact with actor 'w' on host 'h1' (no frame for 1s"), "{e}");
         // The far side, hearing nothing for dead-after either, tears its
         // subtree down by itself while the connection is still frozen.
-        let start = std::time::Instant::now();
-        while remote.iter().any(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists()) {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "the relay and its actor outlived dead-after"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_pids_gone(&remote, std::time::Duration::from_secs(10), "the relay and its actor outlived dead-after")
+            .await;
         let _ = n.wait().await;
         drop((w, n, driver));
         assert_all_gone(&id);

@@ -3,7 +3,7 @@
 //! actor; a remote actor over its limit. Each failure reaches the parent
 //! named, and nothing of the tree is left on either side.
 
-use crate::common::ssh::{on_h1, relays, tree_pids_running, with_h1, SshHost};
+use crate::common::ssh::{on_h1, relays, tree_pids_running, wait_pids_gone, with_h1, SshHost};
 use crate::common::{assert_all_gone, cbor};
 use ciborium::Value;
 use std::time::{Duration, Instant};
@@ -47,11 +47,7 @@ fn a_sigkilled_relay_takes_its_remote_subtree_down_and_is_reported_lost() {
             "{e}"
         );
         // PDEATHSIG and the relay's subreaper role take w's subtree down.
-        let start = Instant::now();
-        while actors.iter().any(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists()) {
-            assert!(start.elapsed() < Duration::from_secs(5), "remote actors outlived their relay");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_pids_gone(&actors, Duration::from_secs(5), "remote actors outlived their relay").await;
         let _ = n.wait().await;
         drop((w, n, driver));
         assert_all_gone(&id);

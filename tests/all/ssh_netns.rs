@@ -2,7 +2,7 @@
 //! own network, hostname and cache, so a partition is real (the link goes
 //! down; nothing is closed, nothing is told) and a tree can span hosts.
 
-use crate::common::ssh::{available, on_h1, relays, SshHost};
+use crate::common::ssh::{available, on_h1, relays, wait_pids_gone, SshHost};
 use crate::common::{assert_all_gone, cbor};
 use ciborium::Value;
 use std::time::{Duration, Instant};
@@ -12,16 +12,6 @@ use tractor_host::{ErrorKind, Nursery};
 /// The network namespace `pid` lives in.
 fn net_of(pid: u32) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/net")).map(|p| p.display().to_string()).unwrap_or_default()
-}
-
-/// Wait until none of `pids` is alive; how long it took.
-async fn gone(pids: &[u32], limit: Duration, what: &str) -> Duration {
-    let start = Instant::now();
-    while pids.iter().any(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists()) {
-        assert!(start.elapsed() < limit, "{what}: {pids:?} still alive after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    start.elapsed()
 }
 
 #[test]
@@ -56,7 +46,8 @@ fn a_partition_is_detected_on_both_sides_while_the_link_stays_down() {
         assert_eq!((e.kind, e.actor_name.as_str()), (ErrorKind::ActorDied, "w"), "{e}");
         assert!(e.message.contains("lost contact with actor 'w' on host 'h1'"), "{e}");
         // The far side tears its subtree down by itself, the link still down.
-        let far = gone(&remote, Duration::from_secs(20), "h1's relay and actor during the partition").await + seen;
+        let far =
+            wait_pids_gone(&remote, Duration::from_secs(20), "h1's relay and actor during the partition").await + seen;
         eprintln!("partition: parent heard {seen:?} after the cut, h1's side gone {far:?} after it (dead-after 1s)");
         let failed = n.wait().await.unwrap_err();
         assert_eq!(failed.kind, ErrorKind::ActorDied, "{failed}");

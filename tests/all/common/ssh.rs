@@ -277,3 +277,14 @@ pub fn relays(id: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Wait until none of `pids` is alive (up to `limit`, else panic naming
+/// `what`); how long it took.
+pub async fn wait_pids_gone(pids: &[u32], limit: std::time::Duration, what: &str) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while pids.iter().any(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists()) {
+        assert!(start.elapsed() < limit, "{what}: {pids:?} still alive after {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
