@@ -58,7 +58,8 @@ pub fn main() -> i32 {
 }
 
 struct Up {
-    rx: tokio::net::unix::pipe::Receiver,
+    // Buffered: a frame's head and body in one read, most of the time.
+    rx: tokio::io::BufReader<tokio::net::unix::pipe::Receiver>,
     tx: tokio::net::unix::pipe::Sender,
 }
 
@@ -79,7 +80,7 @@ fn hostname() -> String {
 async fn relay(up_rx: OwnedFd, up_tx: OwnedFd, out_rx: OwnedFd) -> i32 {
     let link = crate::spawn::LinkFds { rx: up_rx, tx: up_tx }.into_async();
     let Ok(link) = link else { return 71 };
-    let mut up = Up { rx: link.rx, tx: link.tx };
+    let mut up = Up { rx: tokio::io::BufReader::with_capacity(64 * 1024, link.rx), tx: link.tx };
     let hello = RemoteMsg::Hello {
         proto: PROTO,
         version: env!("CARGO_PKG_VERSION").into(),
@@ -336,7 +337,8 @@ async fn read_body<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Option<Vec<u8>
 }
 
 /// Whole frames from `r`, as they are, to the upstream writer.
-async fn copy_frames(mut r: tokio::net::unix::pipe::Receiver, to_up: mpsc::UnboundedSender<Vec<u8>>) {
+async fn copy_frames(r: tokio::net::unix::pipe::Receiver, to_up: mpsc::UnboundedSender<Vec<u8>>) {
+    let mut r = tokio::io::BufReader::with_capacity(64 * 1024, r);
     while let Some(body) = read_body(&mut r).await {
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
