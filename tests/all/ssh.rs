@@ -2,7 +2,9 @@
 //! run calls, contexts and errors like local ones, components shipped once
 //! by hash, lifetimes that hold across the link, and failures named.
 
-use crate::common::ssh::{available, on_h1, parent_cmdline, tree_pids_running, wait_pids_gone, with_h1, SshHost};
+use crate::common::ssh::{
+    available, on_h1, on_h1_quick_to_notice, parent_cmdline, tree_pids_running, wait_pids_gone, with_h1, SshHost,
+};
 use crate::common::{assert_all_gone, cbor};
 use ciborium::Value;
 use tractor_host::{ErrorKind, Nursery, Tree};
@@ -180,9 +182,7 @@ fn a_sigkilled_remote_actor_is_reported_with_its_signal_and_host() {
 #[test]
 fn a_frozen_connection_is_detected_on_both_sides_while_it_stays_frozen() {
     with_h1(|h| async move {
-        let mut tree = on_h1(&h);
-        tree.info.hosts[0].heartbeat_ms = 200;
-        tree.info.hosts[0].dead_after_ms = 1000;
+        let tree = on_h1_quick_to_notice(&h);
         let id = tree.info.id.clone();
         let driver = tree.driver();
         let n = Nursery::open(&driver);
@@ -222,10 +222,8 @@ fn a_slow_link_is_not_taken_for_a_lost_one() {
         // 100 ms each way: a round trip of 200 ms, a fifth of dead-after.
         let delay = std::time::Duration::from_millis(100);
         let proxy = crate::common::proxy::DelayProxy::start(h.port, delay);
-        let mut tree = on_h1(&h);
+        let mut tree = on_h1_quick_to_notice(&h);
         tree.info.hosts[0].ssh_config = Some(h.config_via(proxy.port));
-        tree.info.hosts[0].heartbeat_ms = 200;
-        tree.info.hosts[0].dead_after_ms = 1000;
         let id = tree.info.id.clone();
         let driver = tree.driver();
         let n = Nursery::open(&driver);

@@ -92,50 +92,42 @@ fn a_sigkilled_session_client_loses_its_actor_and_the_nursery_cancels_the_other(
     });
 }
 
+/// Two remote actors on one connection; SIGKILL the one process `pick`
+/// finds under both (`what` it is): both are lost, nothing is left.
+async fn kill_under_both(h: &SshHost, what: &str, pick: impl Fn(&str) -> Vec<u32>) {
+    let tree = on_h1(h);
+    let id = tree.info.id.clone();
+    let driver = tree.driver();
+    let n = Nursery::open(&driver);
+    let (a, b, ha, hb) = two_held(&n).await;
+    let victim = pick(&id);
+    assert_eq!(victim.len(), 1, "one {what} for both");
+    signal(victim[0], libc::SIGKILL);
+    // Both links end at once; whichever the nursery hears first fails it
+    // and the other is lost or cancelled: neither answers.
+    for e in [ha.get().await.unwrap_err(), hb.get().await.unwrap_err()] {
+        assert!(e.kind == ErrorKind::ActorDied || e.is_cancelled() || e.kind == ErrorKind::ActorGone, "{e}");
+    }
+    let failed = n.wait().await.unwrap_err();
+    assert!(failed.to_string().contains("on host 'h1' died: lost"), "{failed}");
+    drop((a, b, n, driver));
+    // The connection closed, so sshd closed the channels and each relay
+    // ended its actor.
+    crate::common::assert_tree_gone_within(&id, Duration::from_secs(5));
+    h.wait_no_sessions();
+}
+
 #[test]
 fn a_sigkilled_master_loses_every_remote_actor_and_leaves_nothing() {
     with_h1(|h| async move {
-        let tree = on_h1(&h);
-        let id = tree.info.id.clone();
-        let driver = tree.driver();
-        let n = Nursery::open(&driver);
-        let (a, b, ha, hb) = two_held(&n).await;
-        let master = tree_pids_running(&id, "ControlMaster=yes");
-        assert_eq!(master.len(), 1, "one master for both");
-        signal(master[0], libc::SIGKILL);
-        // Both links end at once; whichever the nursery hears first fails it
-        // and the other is lost or cancelled: neither answers.
-        for e in [ha.get().await.unwrap_err(), hb.get().await.unwrap_err()] {
-            assert!(e.kind == ErrorKind::ActorDied || e.is_cancelled() || e.kind == ErrorKind::ActorGone, "{e}");
-        }
-        let failed = n.wait().await.unwrap_err();
-        assert!(failed.to_string().contains("on host 'h1' died: lost"), "{failed}");
-        drop((a, b, n, driver));
-        // The connection closed, so sshd closed the channels and each relay
-        // ended its actor.
-        crate::common::assert_tree_gone_within(&id, Duration::from_secs(5));
-        h.wait_no_sessions();
+        kill_under_both(&h, "master", |id| tree_pids_running(id, "ControlMaster=yes")).await;
     });
 }
 
 #[test]
 fn a_sigkilled_sshd_session_loses_its_actors() {
     with_h1(|h| async move {
-        let tree = on_h1(&h);
-        let id = tree.info.id.clone();
-        let driver = tree.driver();
-        let n = Nursery::open(&driver);
-        let (a, b, ha, hb) = two_held(&n).await;
-        let sessions = h.session_pids();
-        assert_eq!(sessions.len(), 1, "one connection");
-        signal(sessions[0], libc::SIGKILL);
-        for e in [ha.get().await.unwrap_err(), hb.get().await.unwrap_err()] {
-            assert!(e.kind == ErrorKind::ActorDied || e.is_cancelled() || e.kind == ErrorKind::ActorGone, "{e}");
-        }
-        let failed = n.wait().await.unwrap_err();
-        assert!(failed.to_string().contains("on host 'h1' died: lost"), "{failed}");
-        drop((a, b, n, driver));
-        crate::common::assert_tree_gone_within(&id, Duration::from_secs(5));
+        kill_under_both(&h, "sshd session", |_| h.session_pids()).await;
     });
 }
 

@@ -2,7 +2,7 @@
 //! own network, hostname and cache, so a partition is real (the link goes
 //! down; nothing is closed, nothing is told) and a tree can span hosts.
 
-use crate::common::ssh::{available, on_h1, relays, wait_pids_gone, SshHost};
+use crate::common::ssh::{available, on_h1, on_h1_quick_to_notice, relays, wait_pids_gone, SshHost};
 use crate::common::{assert_all_gone, cbor};
 use ciborium::Value;
 use std::time::{Duration, Instant};
@@ -22,9 +22,7 @@ fn a_partition_is_detected_on_both_sides_while_the_link_stays_down() {
     crate::common::run(async {
         let h = SshHost::in_netns("h1");
         let net = h.net.as_ref().unwrap();
-        let mut tree = on_h1(&h);
-        tree.info.hosts[0].heartbeat_ms = 200;
-        tree.info.hosts[0].dead_after_ms = 1000;
+        let tree = on_h1_quick_to_notice(&h);
         let id = tree.info.id.clone();
         let driver = tree.driver();
         let n = Nursery::open(&driver);

@@ -240,6 +240,15 @@ pub fn on_h1(h: &SshHost) -> Tree {
     tree
 }
 
+/// [`on_h1`] with heartbeats every 200 ms and a link dead after 1 s of
+/// silence, so a lost link shows within a test's patience.
+pub fn on_h1_quick_to_notice(h: &SshHost) -> Tree {
+    let mut tree = on_h1(h);
+    tree.info.hosts[0].heartbeat_ms = 200;
+    tree.info.hosts[0].dead_after_ms = 1000;
+    tree
+}
+
 /// The command line of `pid`'s parent process.
 pub fn parent_cmdline(pid: u32) -> String {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
